@@ -1,0 +1,40 @@
+# runyard: `make run` and `make test` work on a fresh machine with Python 3.11+.
+PYTHON ?= python3
+VENV   := .venv
+PY     := $(VENV)/bin/python
+STAMP  := $(VENV)/.installed
+NODE_STAMP := tests/sdk/node_modules/.installed
+
+.PHONY: run test lint bench install node-deps clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[dev,postgres]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+$(NODE_STAMP): tests/sdk/package.json
+	cd tests/sdk && npm install --no-audit --no-fund --loglevel=error
+	touch $(NODE_STAMP)
+
+node-deps: $(NODE_STAMP)
+
+run: $(STAMP)
+	$(VENV)/bin/runyard server --config examples/runyard.toml
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff format --check src tests bench
+	$(VENV)/bin/mypy
+
+test: $(STAMP) $(NODE_STAMP)
+	$(MAKE) lint
+	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+bench: $(STAMP) $(NODE_STAMP)
+	$(PY) bench/run.py
+
+clean:
+	rm -rf $(VENV) .runyard tests/sdk/node_modules

@@ -1,0 +1,3 @@
+"""The ASGI application: every dialect's routes, auth, body limits, docs."""
+
+from __future__ import annotations

@@ -1,0 +1,37 @@
+"""Engine errors. Dialects translate them into their own error shapes (never a 5xx for bad input)."""
+
+from __future__ import annotations
+
+
+class RunyardError(Exception):
+    """Base of the engine's errors; `status` is the HTTP status a dialect should answer with."""
+
+    status = 500
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class BadRequest(RunyardError):
+    status = 400
+
+
+class Unauthorized(RunyardError):
+    status = 401
+
+
+class NotFoundError(RunyardError):
+    status = 404
+
+
+class ConflictError(RunyardError):
+    status = 409
+
+
+class PayloadTooLarge(RunyardError):
+    status = 413
+
+
+class Unprocessable(RunyardError):
+    status = 422

@@ -1,0 +1,221 @@
+"""The engine's domain: tasks, runs, attempts, queues, and the one run state machine.
+
+Every dialect renders these types in its own wire format; none of them keeps state of its own.
+Times are integer microseconds since the Unix epoch, UTC (`ids.now_us()`).
+"""
+
+from __future__ import annotations
+
+import enum
+from typing import Any
+
+import msgspec
+
+
+class RunStatus(enum.StrEnum):
+    DELAYED = "delayed"
+    QUEUED = "queued"
+    EXECUTING = "executing"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    CRASHED = "crashed"
+    TIMED_OUT = "timed_out"
+    EXPIRED = "expired"
+    SYSTEM_FAILURE = "system_failure"
+
+    @property
+    def is_final(self) -> bool:
+        return self in FINAL_STATUSES
+
+    @property
+    def releases_idempotency_key(self) -> bool:
+        """A run that ended without success frees its idempotency key for a new run."""
+        return self in FINAL_STATUSES and self is not RunStatus.COMPLETED
+
+
+FINAL_STATUSES = frozenset(
+    {
+        RunStatus.COMPLETED,
+        RunStatus.FAILED,
+        RunStatus.CANCELED,
+        RunStatus.CRASHED,
+        RunStatus.TIMED_OUT,
+        RunStatus.EXPIRED,
+        RunStatus.SYSTEM_FAILURE,
+    }
+)
+PENDING_STATUSES = frozenset({RunStatus.DELAYED, RunStatus.QUEUED})
+
+# The state machine: which status may follow which. `executing -> queued` is a retry.
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    RunStatus.DELAYED: frozenset({RunStatus.QUEUED, RunStatus.CANCELED, RunStatus.EXPIRED}),
+    RunStatus.QUEUED: frozenset(
+        {RunStatus.EXECUTING, RunStatus.CANCELED, RunStatus.EXPIRED, RunStatus.DELAYED}
+    ),
+    RunStatus.EXECUTING: frozenset(
+        {
+            RunStatus.QUEUED,
+            RunStatus.COMPLETED,
+            RunStatus.FAILED,
+            RunStatus.CANCELED,
+            RunStatus.CRASHED,
+            RunStatus.TIMED_OUT,
+            RunStatus.SYSTEM_FAILURE,
+        }
+    ),
+    **{s: frozenset() for s in FINAL_STATUSES},
+}
+
+
+def can_transition(old: RunStatus, new: RunStatus) -> bool:
+    return new in TRANSITIONS[old]
+
+
+class EndReason(enum.StrEnum):
+    """Why a run ended, in RunWisp's vocabulary (the engine's finer-grained outcome)."""
+
+    SUCCESS = "success"
+    FAILED = "failed"
+    STOPPED = "stopped"
+    TIMEOUT = "timeout"
+    CRASHED = "crashed"
+    MISSED = "missed"
+    START_FAILED = "start_failed"
+    SYSTEM_FAILURE = "system_failure"
+
+
+class AttemptStatus(enum.StrEnum):
+    RUNNING = "running"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELED = "canceled"
+    CRASHED = "crashed"
+    TIMED_OUT = "timed_out"
+
+
+class TriggeredBy(enum.StrEnum):
+    API = "api"
+    UI = "ui"
+    CLI = "cli"
+    CRON = "cron"
+    SERVICE = "service"
+    STARTUP = "startup"
+    REPLAY = "replay"
+
+
+class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
+    """Exponential backoff: delay(n) = min(max_delay, min_delay * factor**(n-1)), optionally randomized."""
+
+    max_attempts: int = 1
+    factor: float = 2.0
+    min_delay: float = 1.0
+    max_delay: float = 60.0
+    randomize: bool = True
+
+
+class QueueSpec(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    concurrency_limit: int | None = None  # None: unlimited; 0 holds every run queued
+
+
+class TaskDef(msgspec.Struct, frozen=True, kw_only=True):
+    """A task as configured. `kind` picks the executor; `config` holds that executor's settings."""
+
+    name: str
+    kind: str  # "shell" | "python" | "http" | "noop"
+    config: dict[str, Any] = msgspec.field(default_factory=dict)
+    queue: str | None = None  # default: the task's own queue, named "task/<name>"
+    concurrency_limit: int | None = None
+    retry: RetryPolicy = RetryPolicy()
+    timeout: float | None = None  # seconds; the run becomes timed_out past it
+    graceful_stop: float = 5.0  # seconds between SIGTERM and SIGKILL
+    description: str = ""
+
+    @property
+    def queue_name(self) -> str:
+        return self.queue or f"task/{self.name}"
+
+
+class Run(msgspec.Struct, kw_only=True):
+    id: str
+    task: str
+    status: RunStatus
+    queue: str
+    payload: bytes = b"null"  # JSON text of the decoded payload
+    payload_type: str = "application/json"
+    context: bytes | None = None  # JSON text
+    output: bytes | None = None  # JSON text
+    output_type: str = "application/json"
+    error: dict[str, Any] | None = None  # {message, name?, stack?}
+    tags: list[str] = msgspec.field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    concurrency_key: str = ""
+    idempotency_key: str | None = None
+    idempotency_expires_at: int | None = None
+    request_key: str | None = None
+    priority: int = 0
+    available_at: int = 0
+    expires_at: int | None = None
+    ttl_s: float | None = None
+    max_attempts: int = 1
+    max_duration_s: float | None = None
+    attempt_count: int = 0
+    triggered_by: TriggeredBy = TriggeredBy.API
+    replay_of: str | None = None
+    batch_id: str | None = None
+    created_at: int = 0
+    updated_at: int = 0
+    started_at: int | None = None
+    ended_at: int | None = None
+    delayed_until: int | None = None
+    exit_code: int | None = None
+    end_reason: EndReason | None = None
+    current_attempt_id: str | None = None
+
+    @property
+    def is_final(self) -> bool:
+        return self.status.is_final
+
+
+class Attempt(msgspec.Struct, kw_only=True):
+    id: str
+    run_id: str
+    number: int
+    worker_id: str
+    status: AttemptStatus
+    lease_expires_at: int
+    started_at: int
+    ended_at: int | None = None
+    error: dict[str, Any] | None = None
+    exit_code: int | None = None
+
+
+class Queue(msgspec.Struct, kw_only=True):
+    name: str
+    concurrency_limit: int | None = None
+    paused: bool = False
+
+
+class LogLine(msgspec.Struct, kw_only=True):
+    run_id: str
+    seq: int
+    attempt: int
+    stream: str  # stdout | stderr | system
+    ts: int
+    text: str
+
+
+class Claimed(msgspec.Struct, kw_only=True):
+    """What a worker gets for one claimed run: the run as it now is and the attempt it owns."""
+
+    run: Run
+    attempt: Attempt
+
+
+class ApiKey(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    prefix: str
+    created_at: int
+    revoked_at: int | None = None

@@ -1,0 +1,60 @@
+"""Wiring: settings -> store, task registry, service, embedded worker and maintenance loop."""
+
+from __future__ import annotations
+
+import contextlib
+from pathlib import Path
+
+from runyard.events import EventBus
+from runyard.scheduler import Maintainer
+from runyard.service import Service
+from runyard.settings import Settings
+from runyard.store.base import Store
+from runyard.tasks import TaskRegistry
+from runyard.worker import Worker
+
+
+def open_store(database: str) -> Store:
+    """A store for a database URL: `sqlite:///path.db` (default) or `postgresql://...`."""
+    if database.startswith("sqlite://"):
+        from runyard.store.sqlite import SqliteStore
+
+        path = database.removeprefix("sqlite://").removeprefix("/") if database != "sqlite://:memory:" else ""
+        return SqliteStore(Path(path) if path else Path(":memory:"))
+    if database.startswith(("postgres://", "postgresql://")):
+        raise ValueError("the PostgreSQL store is not part of this build yet; use sqlite:///path.db")
+    raise ValueError(f"unsupported database URL {database!r}: use sqlite:///path.db")
+
+
+class Runtime:
+    """Everything one runyard process runs. `start()` opens the store; `stop()` drains and closes."""
+
+    def __init__(self, settings: Settings, *, with_worker: bool | None = None, store: Store | None = None) -> None:
+        self.settings = settings
+        self.store = store or open_store(settings.database)
+        self.tasks = TaskRegistry(settings.tasks)
+        self.events = EventBus()
+        self.service = Service(self.store, self.tasks, self.events)
+        run_worker = settings.embedded_worker if with_worker is None else with_worker
+        self.worker: Worker | None = (
+            Worker(self.store, self.tasks, self.events, settings) if run_worker else None
+        )
+        self.maintainer = Maintainer(self.store, self.events, settings)
+
+    async def start(self) -> None:
+        await self.store.open()
+        for task in self.tasks:
+            if task.concurrency_limit is not None:
+                await self.store.upsert_queue(task.queue_name, task.concurrency_limit)
+        for name, limit in self.settings.queues.items():
+            await self.store.upsert_queue(name, limit)
+        await self.maintainer.start()
+        if self.worker is not None:
+            await self.worker.start()
+
+    async def stop(self) -> None:
+        if self.worker is not None:
+            with contextlib.suppress(Exception):
+                await self.worker.stop()
+        await self.maintainer.stop()
+        await self.store.close()

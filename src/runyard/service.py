@@ -1,0 +1,244 @@
+"""The engine API every dialect calls: trigger, read, cancel, replay, reschedule, logs.
+
+One store call per operation (one transaction; group commit on SQLite). Dialects translate their wire
+format into `TriggerRequest`s and render `Run`s back; the rules live here and in the store.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from runyard.errors import BadRequest, ConflictError, NotFoundError
+from runyard.events import EventBus
+from runyard.ids import new_ulid, now_us
+from runyard.models import Attempt, LogLine, Queue, Run, TaskDef, TriggeredBy
+from runyard.store.base import (
+    BatchRecord,
+    Conflict,
+    EnqueueParams,
+    EnqueueResult,
+    ListRunsParams,
+    NotFound,
+    RunPage,
+    Store,
+)
+from runyard.tasks import TaskRegistry
+
+DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400.0
+MAX_PRIORITY = 1_000_000
+
+
+class TriggerRequest(msgspec.Struct, kw_only=True):
+    """What any dialect asks of the engine when it triggers a run. None means "the task's default"."""
+
+    task: str
+    payload: bytes = b"null"  # JSON text
+    payload_type: str = "application/json"
+    context: bytes | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    queue: str | None = None
+    queue_limit: int | None = None
+    set_queue_limit: bool = False
+    concurrency_key: str = ""
+    idempotency_key: str | None = None
+    idempotency_ttl_s: float | None = None
+    request_key: str | None = None
+    priority: int = 0
+    delay_until: int | None = None  # absolute, microseconds
+    ttl_s: float | None = None
+    max_attempts: int | None = None
+    max_duration_s: float | None = None
+    triggered_by: TriggeredBy = TriggeredBy.API
+    replay_of: str | None = None
+
+
+class Service:
+    def __init__(self, store: Store, tasks: TaskRegistry, events: EventBus | None = None) -> None:
+        self.store = store
+        self.tasks = tasks
+        self.events = events or EventBus()
+
+    # -- triggering --------------------------------------------------------------------------------
+    def task(self, name: str) -> TaskDef:
+        task = self.tasks.get(name)
+        if task is None:
+            raise NotFoundError(f"task {name!r} not found")
+        return task
+
+    def _params(self, req: TriggerRequest, *, batch_id: str | None = None, index: int | None = None) -> EnqueueParams:
+        task = self.task(req.task)
+        if req.priority < -MAX_PRIORITY or req.priority > MAX_PRIORITY:
+            raise BadRequest(f"priority must be between {-MAX_PRIORITY} and {MAX_PRIORITY}")
+        if req.max_attempts is not None and req.max_attempts < 1:
+            raise BadRequest("maxAttempts must be at least 1")
+        queue = req.queue or task.queue_name
+        set_limit = req.set_queue_limit
+        limit = req.queue_limit
+        if req.queue is None and not set_limit and task.concurrency_limit is not None:
+            limit, set_limit = task.concurrency_limit, False  # ensured at registration
+        return EnqueueParams(
+            id=new_ulid(),
+            task=task.name,
+            queue=queue,
+            payload=req.payload,
+            payload_type=req.payload_type,
+            context=req.context,
+            tags=req.tags,
+            metadata=req.metadata,
+            concurrency_key=req.concurrency_key,
+            idempotency_key=req.idempotency_key,
+            idempotency_ttl_s=(
+                req.idempotency_ttl_s if req.idempotency_ttl_s is not None else DEFAULT_IDEMPOTENCY_TTL_S
+            ),
+            request_key=req.request_key,
+            priority=req.priority,
+            delay_until=req.delay_until,
+            ttl_s=req.ttl_s,
+            max_attempts=req.max_attempts or task.retry.max_attempts,
+            max_duration_s=req.max_duration_s if req.max_duration_s is not None else task.timeout,
+            triggered_by=req.triggered_by,
+            replay_of=req.replay_of,
+            batch_id=batch_id,
+            batch_index=index,
+            queue_limit=limit,
+            set_queue_limit=set_limit,
+        )
+
+    def _announce(self, results: list[EnqueueResult]) -> None:
+        fresh = [r.run for r in results if not r.cached]
+        if not fresh:
+            return
+        for run in fresh:
+            self.events.publish("created", run)
+        self.events.work_available.set()
+        if any(run.delayed_until or run.expires_at for run in fresh):
+            self.events.schedule_changed.set()
+
+    async def trigger(self, req: TriggerRequest) -> EnqueueResult:
+        """Create a run; returns only after it is committed. An idempotent hit returns the old run."""
+        result = await self.store.enqueue(self._params(req))
+        self._announce([result])
+        return result
+
+    async def trigger_many(
+        self, reqs: list[TriggerRequest], *, batch_id: str | None = None, first_index: int = 0
+    ) -> list[EnqueueResult]:
+        """Create several runs atomically: all are committed or none."""
+        params = [
+            self._params(r, batch_id=batch_id, index=None if batch_id is None else first_index + i)
+            for i, r in enumerate(reqs)
+        ]
+        results = await self.store.enqueue_many(params)
+        self._announce(results)
+        return results
+
+    # -- reading -----------------------------------------------------------------------------------
+    async def get_run(self, run_id: str) -> Run:
+        run = await self.store.get_run(run_id)
+        if run is None:
+            raise NotFoundError("run not found")
+        return run
+
+    async def list_runs(self, params: ListRunsParams) -> RunPage:
+        return await self.store.list_runs(params)
+
+    async def attempts(self, run_id: str) -> list[Attempt]:
+        return await self.store.list_attempts(run_id)
+
+    async def logs(self, run_id: str, after_seq: int = 0, limit: int = 1000) -> list[LogLine]:
+        await self.get_run(run_id)
+        return await self.store.read_logs(run_id, after_seq, limit)
+
+    async def queues(self) -> list[Queue]:
+        return await self.store.list_queues()
+
+    # -- changing runs -------------------------------------------------------------------------------
+    async def cancel(self, run_id: str) -> Run:
+        """Cancel a run; an executing attempt is stopped by its worker. Ended runs are left as they are."""
+        try:
+            before = await self.store.get_run(run_id)
+            if before is None:
+                raise NotFoundError("run not found")
+            run = await self.store.cancel(run_id)
+        except NotFound:
+            raise NotFoundError("run not found") from None
+        if not before.is_final and run.status.value == "canceled":
+            self.events.publish("canceled", run)
+            self.events.work_available.set()  # its queue slot is free
+        return run
+
+    async def replay(self, run_id: str, **overrides: Any) -> EnqueueResult:
+        """A new run of the same task with the same payload and options (overrides win)."""
+        old = await self.get_run(run_id)
+        req = TriggerRequest(
+            task=old.task,
+            payload=old.payload,
+            payload_type=old.payload_type,
+            context=old.context,
+            tags=list(old.tags),
+            metadata=old.metadata,
+            queue=old.queue,
+            concurrency_key=old.concurrency_key,
+            priority=old.priority,
+            ttl_s=old.ttl_s,
+            max_attempts=old.max_attempts,
+            max_duration_s=old.max_duration_s,
+            triggered_by=TriggeredBy.REPLAY,
+            replay_of=old.id,
+        )
+        for key, value in overrides.items():
+            if value is not None:
+                setattr(req, key, value)
+        return await self.trigger(req)
+
+    async def reschedule(self, run_id: str, delay_until: int) -> Run:
+        try:
+            run = await self.store.reschedule(run_id, delay_until)
+        except NotFound:
+            raise NotFoundError("run not found") from None
+        except Conflict as exc:
+            raise BadRequest(str(exc)) from None
+        self.events.schedule_changed.set()
+        self.events.work_available.set()
+        return run
+
+    async def update_run_info(
+        self, run_id: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
+    ) -> Run:
+        try:
+            return await self.store.update_run_info(run_id, tags=tags, metadata=metadata)
+        except NotFound:
+            raise NotFoundError("run not found") from None
+
+    # -- batches -------------------------------------------------------------------------------------
+    async def create_batch(
+        self, run_count: int, task_identifiers: list[str], idempotency_key: str | None = None
+    ) -> tuple[BatchRecord, bool]:
+        now = now_us()
+        batch = BatchRecord(
+            id=new_ulid(),
+            run_count=run_count,
+            status="PENDING",
+            created_at=now,
+            updated_at=now,
+            idempotency_key=idempotency_key,
+            task_identifiers=task_identifiers,
+        )
+        return await self.store.create_batch(batch)
+
+    async def get_batch(self, batch_id: str) -> BatchRecord:
+        batch = await self.store.get_batch(batch_id)
+        if batch is None:
+            raise NotFoundError("batch not found")
+        return batch
+
+    async def seal_batch(self, batch_id: str, errors: list[dict[str, Any]]) -> BatchRecord:
+        batch = await self.get_batch(batch_id)
+        if batch.sealed:
+            raise ConflictError("batch is already sealed")
+        status = "PARTIAL_FAILED" if errors else "COMPLETED"
+        await self.store.update_batch(batch_id, status=status, errors=errors, sealed=True)
+        return await self.get_batch(batch_id)

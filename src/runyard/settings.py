@@ -1,0 +1,175 @@
+"""Configuration: `runyard.toml` plus `RUNYARD_*` environment variables, validated into typed settings."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from runyard.durations import parse_duration
+from runyard.models import RetryPolicy, TaskDef
+
+DEFAULT_LISTEN = "127.0.0.1:9477"
+TASK_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
+
+
+class ConfigError(ValueError):
+    pass
+
+
+class Settings(msgspec.Struct, kw_only=True):
+    listen: str = DEFAULT_LISTEN
+    database: str = "sqlite:///.runyard/runyard.db"
+    data_dir: Path = Path(".runyard")
+    max_body_bytes: int = 3 * 1024 * 1024
+    embedded_worker: bool = True
+    worker_concurrency: int = 16
+    lease_s: float = 30.0
+    poll_interval_s: float = 0.5
+    log_cap_bytes: int = 10 * 1024 * 1024
+    tasks: dict[str, TaskDef] = msgspec.field(default_factory=dict)
+    queues: dict[str, int | None] = msgspec.field(default_factory=dict)
+    config_path: Path | None = None
+
+    @property
+    def host(self) -> str:
+        return self.listen.rsplit(":", 1)[0]
+
+    @property
+    def port(self) -> int:
+        return int(self.listen.rsplit(":", 1)[1])
+
+
+def validate_task_name(name: str) -> str | None:
+    """Why `name` is not a valid task name, or None. 1..100 chars of [A-Za-z0-9._:-]."""
+    if not name:
+        return "task name is empty"
+    if len(name) > 100:
+        return "task name is longer than 100 characters"
+    if not set(name) <= TASK_NAME_CHARS:
+        return "task name may contain only letters, digits, '.', '_', ':' and '-'"
+    return None
+
+
+def _seconds(where: str, value: Any) -> float:
+    try:
+        return parse_duration(value)
+    except ValueError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+
+
+def _retry(where: str, raw: Any) -> RetryPolicy:
+    if raw is None:
+        return RetryPolicy()
+    if isinstance(raw, int) and not isinstance(raw, bool):
+        return RetryPolicy(max_attempts=max(1, raw))
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}.retry: expected a table like {{ attempts = 3, min = '1s' }}")
+    unknown = set(raw) - {"attempts", "factor", "min", "max", "randomize", "backoff"}
+    if unknown:
+        raise ConfigError(f"{where}.retry: unknown keys {sorted(unknown)}")
+    backoff = raw.get("backoff", "exponential")
+    if backoff not in ("exponential", "constant"):
+        raise ConfigError(f"{where}.retry.backoff: 'exponential' or 'constant'")
+    return RetryPolicy(
+        max_attempts=max(1, int(raw.get("attempts", 1))),
+        factor=1.0 if backoff == "constant" else float(raw.get("factor", 2.0)),
+        min_delay=_seconds(f"{where}.retry.min", raw.get("min", 1)),
+        max_delay=_seconds(f"{where}.retry.max", raw.get("max", 60)),
+        randomize=bool(raw.get("randomize", True)),
+    )
+
+
+_TASK_KEYS = {
+    "run", "python", "url", "noop", "env", "cwd", "shell", "headers", "timeout", "graceful_stop",
+    "queue", "concurrency", "retry", "description",
+}  # fmt: skip
+
+
+def task_from_config(name: str, raw: dict[str, Any]) -> TaskDef:
+    where = f"tasks.{name}"
+    problem = validate_task_name(name)
+    if problem:
+        raise ConfigError(f"{where}: {problem}")
+    unknown = set(raw) - _TASK_KEYS
+    if unknown:
+        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+    kinds = [k for k in ("run", "python", "url", "noop") if k in raw]
+    if len(kinds) != 1:
+        raise ConfigError(f"{where}: set exactly one of run (shell), python (module:function), url, noop")
+    kind = {"run": "shell", "python": "python", "url": "http", "noop": "noop"}[kinds[0]]
+    config: dict[str, Any] = {}
+    if kind == "shell":
+        config = {"command": str(raw["run"]), "env": dict(raw.get("env", {})), "cwd": raw.get("cwd")}
+        if "shell" in raw:
+            config["shell"] = str(raw["shell"])
+    elif kind == "python":
+        config = {"target": str(raw["python"])}
+    elif kind == "http":
+        config = {"url": str(raw["url"]), "headers": dict(raw.get("headers", {}))}
+    queue = raw.get("queue")
+    limit = raw.get("concurrency")
+    if isinstance(queue, dict):
+        limit = queue.get("concurrency", limit)
+        queue = queue.get("name")
+    if limit is not None and not (isinstance(limit, int) and 0 <= limit <= 1000):
+        raise ConfigError(f"{where}.concurrency: an integer from 0 to 1000")
+    timeout = raw.get("timeout")
+    return TaskDef(
+        name=name,
+        kind=kind,
+        config=config,
+        queue=str(queue) if queue else None,
+        concurrency_limit=limit,
+        retry=_retry(where, raw.get("retry")),
+        timeout=_seconds(f"{where}.timeout", timeout) if timeout is not None else None,
+        graceful_stop=_seconds(f"{where}.graceful_stop", raw.get("graceful_stop", 5)),
+        description=str(raw.get("description", "")),
+    )
+
+
+def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
+    """Read `path` (or $RUNYARD_CONFIG, or ./runyard.toml when present), then apply env and overrides."""
+    raw: dict[str, Any] = {}
+    if path is None and os.environ.get("RUNYARD_CONFIG"):
+        path = Path(os.environ["RUNYARD_CONFIG"])
+    if path is None and Path("runyard.toml").exists():
+        path = Path("runyard.toml")
+    if path is not None:
+        try:
+            raw = tomllib.loads(path.read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {path} does not exist") from None
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{path}: {exc}") from None
+    server = dict(raw.get("server", {}))
+    env_map = {
+        "RUNYARD_LISTEN": "listen",
+        "RUNYARD_DATABASE": "database",
+        "RUNYARD_DATA_DIR": "data_dir",
+    }
+    for env, key in env_map.items():
+        if os.environ.get(env):
+            server[key] = os.environ[env]
+    server.update({k: v for k, v in overrides.items() if v is not None})
+    tasks = {name: task_from_config(name, spec) for name, spec in raw.get("tasks", {}).items()}
+    queues: dict[str, int | None] = {}
+    for qname, spec in raw.get("queues", {}).items():
+        limit = spec.get("concurrency") if isinstance(spec, dict) else spec
+        if limit is not None and not (isinstance(limit, int) and 0 <= limit <= 1000):
+            raise ConfigError(f"queues.{qname}.concurrency: an integer from 0 to 1000")
+        queues[qname] = limit
+    for key in ("lease", "poll_interval"):
+        if key in server:
+            server[f"{key}_s"] = _seconds(f"server.{key}", server.pop(key))
+    try:
+        settings = msgspec.convert(
+            {**server, "queues": queues, "config_path": str(path) if path else None}, Settings, strict=False
+        )
+    except msgspec.ValidationError as exc:
+        raise ConfigError(f"server: {exc}") from None
+    settings.tasks = tasks
+    return settings

@@ -1,0 +1,265 @@
+"""The store interface: every durable operation the engine performs, by name.
+
+A store is one class with a small set of named operations taking parameter objects (the shape of
+River's driver interface). The service and the worker speak only these; SQL lives in the backend's
+`.sql` files. Every backend passes `tests/store/test_contract.py`.
+"""
+
+from __future__ import annotations
+
+import abc
+from typing import Any
+
+import msgspec
+
+from runyard.models import (
+    ApiKey,
+    Attempt,
+    AttemptStatus,
+    Claimed,
+    EndReason,
+    LogLine,
+    Queue,
+    Run,
+    RunStatus,
+    TriggeredBy,
+)
+
+
+class EnqueueParams(msgspec.Struct, kw_only=True):
+    """One run to create. `id` is chosen by the caller (a ULID) so retries of a request stay stable."""
+
+    id: str
+    task: str
+    queue: str
+    payload: bytes = b"null"
+    payload_type: str = "application/json"
+    context: bytes | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
+    metadata: dict[str, Any] | None = None
+    concurrency_key: str = ""
+    idempotency_key: str | None = None
+    idempotency_ttl_s: float | None = None
+    request_key: str | None = None  # a per-request key (retried HTTP calls): same key, same run
+    priority: int = 0
+    delay_until: int | None = None  # microseconds; None = available now
+    ttl_s: float | None = None
+    max_attempts: int = 1
+    max_duration_s: float | None = None
+    triggered_by: TriggeredBy = TriggeredBy.API
+    replay_of: str | None = None
+    batch_id: str | None = None
+    batch_index: int | None = None
+    # A queue limit sent with the trigger: stored on the queue (None leaves the stored limit).
+    queue_limit: int | None = None
+    set_queue_limit: bool = False
+
+
+class EnqueueResult(msgspec.Struct, kw_only=True):
+    run: Run
+    cached: bool = False  # the idempotency key, request key or batch index matched an existing run
+
+
+class ClaimParams(msgspec.Struct, kw_only=True):
+    worker_id: str
+    limit: int
+    lease_s: float
+    tasks: list[str] | None = None  # only runs of these tasks (None: any)
+
+
+class CompleteParams(msgspec.Struct, kw_only=True):
+    attempt_id: str
+    output: bytes | None = None
+    output_type: str = "application/json"
+    exit_code: int | None = 0
+
+
+class FailParams(msgspec.Struct, kw_only=True):
+    """An attempt ended without success. With `retry_at`, the run goes back to the queue."""
+
+    attempt_id: str
+    error: dict[str, Any]
+    attempt_status: AttemptStatus = AttemptStatus.FAILED
+    run_status: RunStatus = RunStatus.FAILED  # the run's status if it does not retry
+    end_reason: EndReason = EndReason.FAILED
+    exit_code: int | None = None
+    retry_at: int | None = None
+
+
+class ListRunsParams(msgspec.Struct, kw_only=True):
+    limit: int = 50
+    after: str | None = None  # cursor: run id; newest first, so "after" means older
+    before: str | None = None  # cursor: run id; newer than this
+    statuses: list[RunStatus] | None = None
+    tasks: list[str] | None = None
+    tags: list[str] | None = None  # any of these tags
+    queues: list[str] | None = None
+    batch_id: str | None = None
+    triggered_by: list[TriggeredBy] | None = None
+    created_from: int | None = None
+    created_to: int | None = None
+
+
+class RunPage(msgspec.Struct, kw_only=True):
+    runs: list[Run]
+    next_cursor: str | None = None  # pass as `after` for the next (older) page
+    prev_cursor: str | None = None  # pass as `before` for the previous (newer) page
+
+
+class BatchRecord(msgspec.Struct, kw_only=True):
+    id: str
+    run_count: int
+    status: str  # PENDING | PROCESSING | COMPLETED | PARTIAL_FAILED | ABORTED
+    created_at: int
+    updated_at: int
+    idempotency_key: str | None = None
+    task_identifiers: list[str] = msgspec.field(default_factory=list)
+    errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
+    run_ids: list[str] = msgspec.field(default_factory=list)
+    sealed: bool = False
+
+
+class MaintenanceResult(msgspec.Struct, kw_only=True):
+    promoted: int = 0  # delayed runs now queued
+    expired: list[str] = msgspec.field(default_factory=list)  # ttl passed before a start
+    crashed: list[str] = msgspec.field(default_factory=list)  # lease lost, no attempts left
+    requeued: list[str] = msgspec.field(default_factory=list)  # lease lost, retried
+
+
+class StoreError(Exception):
+    pass
+
+
+class NotFound(StoreError):
+    pass
+
+
+class Conflict(StoreError):
+    pass
+
+
+class Store(abc.ABC):
+    """Named, durable operations. Every write is committed before its coroutine returns."""
+
+    # -- lifecycle -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def open(self) -> None:
+        """Connect and migrate to the current schema."""
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    async def schema_version(self) -> int: ...
+
+    # -- runs: writes ------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def enqueue(self, params: EnqueueParams) -> EnqueueResult:
+        """Create a run, or return the run its idempotency/request key already names."""
+
+    @abc.abstractmethod
+    async def enqueue_many(self, params: list[EnqueueParams]) -> list[EnqueueResult]:
+        """Create several runs in one transaction: all are committed, or none (an error raises)."""
+
+    @abc.abstractmethod
+    async def claim_batch(self, params: ClaimParams) -> list[Claimed]:
+        """Move up to `limit` due runs to executing, honouring queue and concurrency-key limits.
+
+        Order: priority (high first), then available_at, then id. Each claimed run gets a new
+        attempt leased to the worker until now + lease_s.
+        """
+
+    @abc.abstractmethod
+    async def heartbeat(self, worker_id: str, attempt_ids: list[str], lease_s: float) -> list[str]:
+        """Extend the leases of attempts this worker still owns. Returns the ids it no longer owns
+        (canceled, reaped or ended elsewhere): the worker must stop them."""
+
+    @abc.abstractmethod
+    async def complete_attempt(self, params: CompleteParams) -> bool:
+        """Mark the attempt and its run completed, only if the attempt still owns the run."""
+
+    @abc.abstractmethod
+    async def fail_attempt(self, params: FailParams) -> bool:
+        """End the attempt; retry the run (`retry_at`) or end it. Only if the attempt owns the run."""
+
+    @abc.abstractmethod
+    async def cancel(self, run_id: str) -> Run:
+        """Cancel a run that has not ended (no-op on an ended run). Raises NotFound."""
+
+    @abc.abstractmethod
+    async def reschedule(self, run_id: str, delay_until: int) -> Run:
+        """Move a delayed run's start. Raises NotFound, or Conflict if the run is not delayed."""
+
+    @abc.abstractmethod
+    async def update_run_info(
+        self, run_id: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
+    ) -> Run:
+        """Replace tags and/or metadata of a run. Raises NotFound."""
+
+    @abc.abstractmethod
+    async def maintain(self, lease_grace_s: float = 0.0) -> MaintenanceResult:
+        """Promote due delayed runs, expire runs whose ttl passed, reap attempts whose lease expired.
+
+        Idempotent and safe to run from several processes at once."""
+
+    # -- runs: reads ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def get_run(self, run_id: str) -> Run | None: ...
+
+    @abc.abstractmethod
+    async def list_runs(self, params: ListRunsParams) -> RunPage: ...
+
+    @abc.abstractmethod
+    async def list_attempts(self, run_id: str) -> list[Attempt]: ...
+
+    @abc.abstractmethod
+    async def next_due_at(self) -> int | None:
+        """The earliest time a delayed run becomes due or a pending run's ttl passes."""
+
+    @abc.abstractmethod
+    async def count_by_status(self) -> dict[RunStatus, int]: ...
+
+    # -- queues -----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def upsert_queue(self, name: str, concurrency_limit: int | None) -> Queue: ...
+
+    @abc.abstractmethod
+    async def get_queue(self, name: str) -> Queue | None: ...
+
+    @abc.abstractmethod
+    async def list_queues(self) -> list[Queue]: ...
+
+    # -- logs -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def append_logs(self, run_id: str, attempt: int, lines: list[tuple[str, str]]) -> None:
+        """Append (stream, text) lines to a run's log in order."""
+
+    @abc.abstractmethod
+    async def read_logs(self, run_id: str, after_seq: int = 0, limit: int = 1000) -> list[LogLine]: ...
+
+    # -- batches ------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_batch(self, batch: BatchRecord) -> tuple[BatchRecord, bool]:
+        """Create a batch, or return the one with the same idempotency key (second value True)."""
+
+    @abc.abstractmethod
+    async def get_batch(self, batch_id: str) -> BatchRecord | None: ...
+
+    @abc.abstractmethod
+    async def update_batch(
+        self, batch_id: str, *, status: str, errors: list[dict[str, Any]], sealed: bool
+    ) -> None: ...
+
+    # -- api keys -------------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def create_api_key(self, key: ApiKey, key_hash: str) -> None: ...
+
+    @abc.abstractmethod
+    async def find_api_key(self, key_hash: str) -> ApiKey | None:
+        """The active (not revoked) key with this hash."""
+
+    @abc.abstractmethod
+    async def list_api_keys(self) -> list[ApiKey]: ...
+
+    @abc.abstractmethod
+    async def revoke_api_key(self, key_id: str) -> bool: ...
