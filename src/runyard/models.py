@@ -50,9 +50,7 @@ PENDING_STATUSES = frozenset({RunStatus.DELAYED, RunStatus.QUEUED})
 # The state machine: which status may follow which. `executing -> queued` is a retry.
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     RunStatus.DELAYED: frozenset({RunStatus.QUEUED, RunStatus.CANCELED, RunStatus.EXPIRED}),
-    RunStatus.QUEUED: frozenset(
-        {RunStatus.EXECUTING, RunStatus.CANCELED, RunStatus.EXPIRED, RunStatus.DELAYED}
-    ),
+    RunStatus.QUEUED: frozenset({RunStatus.EXECUTING, RunStatus.CANCELED, RunStatus.EXPIRED, RunStatus.DELAYED}),
     RunStatus.EXECUTING: frozenset(
         {
             RunStatus.QUEUED,

@@ -5,13 +5,14 @@ from __future__ import annotations
 import contextlib
 from pathlib import Path
 
+from runyard.worker import Worker
+
 from runyard.events import EventBus
 from runyard.scheduler import Maintainer
 from runyard.service import Service
 from runyard.settings import Settings
 from runyard.store.base import Store
 from runyard.tasks import TaskRegistry
-from runyard.worker import Worker
 
 
 def open_store(database: str) -> Store:
@@ -36,9 +37,7 @@ class Runtime:
         self.events = EventBus()
         self.service = Service(self.store, self.tasks, self.events)
         run_worker = settings.embedded_worker if with_worker is None else with_worker
-        self.worker: Worker | None = (
-            Worker(self.store, self.tasks, self.events, settings) if run_worker else None
-        )
+        self.worker: Worker | None = Worker(self.store, self.tasks, self.events, settings) if run_worker else None
         self.maintainer = Maintainer(self.store, self.events, settings)
 
     async def start(self) -> None:

@@ -246,9 +246,7 @@ class Store(abc.ABC):
     async def get_batch(self, batch_id: str) -> BatchRecord | None: ...
 
     @abc.abstractmethod
-    async def update_batch(
-        self, batch_id: str, *, status: str, errors: list[dict[str, Any]], sealed: bool
-    ) -> None: ...
+    async def update_batch(self, batch_id: str, *, status: str, errors: list[dict[str, Any]], sealed: bool) -> None: ...
 
     # -- api keys -------------------------------------------------------------------------------
     @abc.abstractmethod

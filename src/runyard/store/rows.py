@@ -1,0 +1,127 @@
+"""Database rows to domain objects, shared by every backend (rows are mappings by column name)."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import msgspec
+
+from runyard.models import ApiKey, Attempt, AttemptStatus, EndReason, LogLine, Queue, Run, RunStatus, TriggeredBy
+from runyard.store.base import BatchRecord
+
+
+class Row(Protocol):
+    """A database row addressable by column name (sqlite3.Row, psycopg dict rows)."""
+
+    def __getitem__(self, key: str, /) -> Any: ...
+
+
+_decode = msgspec.json.decode
+encode_json = msgspec.json.encode
+
+
+def json_text(value: Any) -> str | None:
+    return None if value is None else msgspec.json.encode(value).decode()
+
+
+def _json(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, dict | list):  # a backend that decodes JSON columns itself
+        return value
+    return _decode(value)
+
+
+def _bytes(value: Any) -> bytes | None:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        return value.encode()
+    return bytes(value)
+
+
+def run_from_row(row: Row) -> Run:
+    return Run(
+        id=row["id"],
+        task=row["task"],
+        status=RunStatus(row["status"]),
+        queue=row["queue"],
+        concurrency_key=row["concurrency_key"],
+        payload=_bytes(row["payload"]) or b"null",
+        payload_type=row["payload_type"],
+        context=_bytes(row["context"]),
+        output=_bytes(row["output"]),
+        output_type=row["output_type"],
+        error=_json(row["error"]),
+        tags=_json(row["tags"]) or [],
+        metadata=_json(row["metadata"]),
+        idempotency_key=row["idempotency_key"],
+        idempotency_expires_at=row["idempotency_expires_at"],
+        request_key=row["request_key"],
+        priority=row["priority"],
+        available_at=row["available_at"],
+        expires_at=row["expires_at"],
+        ttl_s=row["ttl_s"],
+        max_attempts=row["max_attempts"],
+        max_duration_s=row["max_duration_s"],
+        attempt_count=row["attempt_count"],
+        triggered_by=TriggeredBy(row["triggered_by"]),
+        replay_of=row["replay_of"],
+        batch_id=row["batch_id"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        delayed_until=row["delayed_until"],
+        exit_code=row["exit_code"],
+        end_reason=EndReason(row["end_reason"]) if row["end_reason"] else None,
+        current_attempt_id=row["current_attempt_id"],
+    )
+
+
+def attempt_from_row(row: Row) -> Attempt:
+    return Attempt(
+        id=row["id"],
+        run_id=row["run_id"],
+        number=row["number"],
+        worker_id=row["worker_id"],
+        status=AttemptStatus(row["status"]),
+        lease_expires_at=row["lease_expires_at"],
+        started_at=row["started_at"],
+        ended_at=row["ended_at"],
+        error=_json(row["error"]),
+        exit_code=row["exit_code"],
+    )
+
+
+def queue_from_row(row: Row) -> Queue:
+    return Queue(name=row["name"], concurrency_limit=row["concurrency_limit"], paused=bool(row["paused"]))
+
+
+def log_from_row(row: Row) -> LogLine:
+    return LogLine(
+        run_id=row["run_id"], seq=row["seq"], attempt=row["attempt"], stream=row["stream"], ts=row["ts"],
+        text=row["text"],
+    )  # fmt: skip
+
+
+def batch_from_row(row: Row, run_ids: list[str]) -> BatchRecord:
+    return BatchRecord(
+        id=row["id"],
+        run_count=row["run_count"],
+        status=row["status"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        idempotency_key=row["idempotency_key"],
+        task_identifiers=_json(row["task_identifiers"]) or [],
+        errors=_json(row["errors"]) or [],
+        run_ids=run_ids,
+        sealed=bool(row["sealed"]),
+    )
+
+
+def api_key_from_row(row: Row) -> ApiKey:
+    return ApiKey(
+        id=row["id"], name=row["name"], prefix=row["prefix"], created_at=row["created_at"],
+        revoked_at=row["revoked_at"],
+    )  # fmt: skip

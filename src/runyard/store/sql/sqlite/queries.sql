@@ -1,0 +1,253 @@
+-- Every query the SQLite store runs, by name. Parameters are named (:name).
+-- Times are integer microseconds since the epoch, UTC. JSON lists are passed as JSON text.
+
+-- name: insert_run
+INSERT INTO runs (
+    id, task, status, queue, concurrency_key, payload, payload_type, context, tags, metadata,
+    idempotency_key, idempotency_expires_at, request_key, priority, available_at, expires_at, ttl_s,
+    max_attempts, max_duration_s, triggered_by, replay_of, batch_id, batch_index, created_at, updated_at,
+    delayed_until
+) VALUES (
+    :id, :task, :status, :queue, :concurrency_key, :payload, :payload_type, :context, :tags, :metadata,
+    :idempotency_key, :idempotency_expires_at, :request_key, :priority, :available_at, :expires_at, :ttl_s,
+    :max_attempts, :max_duration_s, :triggered_by, :replay_of, :batch_id, :batch_index, :created_at, :updated_at,
+    :delayed_until
+);
+
+-- name: run_by_id
+SELECT * FROM runs WHERE id = :id;
+
+-- name: run_by_request_key
+SELECT * FROM runs WHERE request_key = :request_key;
+
+-- name: run_by_batch_item
+SELECT * FROM runs WHERE batch_id = :batch_id AND batch_index = :batch_index;
+
+-- A key is held by the newest run that has not released it: not expired, and not ended without success.
+-- name: run_holding_idempotency_key
+SELECT * FROM runs
+WHERE task = :task AND idempotency_key = :idempotency_key AND idempotency_expires_at > :now
+  AND status NOT IN ('failed', 'canceled', 'crashed', 'timed_out', 'expired', 'system_failure')
+ORDER BY id DESC
+LIMIT 1;
+
+-- name: insert_queue_if_missing
+INSERT INTO queues (name, concurrency_limit) VALUES (:name, :concurrency_limit) ON CONFLICT (name) DO NOTHING;
+
+-- name: upsert_queue
+INSERT INTO queues (name, concurrency_limit) VALUES (:name, :concurrency_limit)
+ON CONFLICT (name) DO UPDATE SET concurrency_limit = excluded.concurrency_limit;
+
+-- name: queue_by_name
+SELECT * FROM queues WHERE name = :name;
+
+-- name: list_queues
+SELECT * FROM queues ORDER BY name;
+
+-- Due runs in queues without a limit, in claim order.
+-- name: claim_unlimited
+SELECT r.id, r.priority, r.available_at
+FROM runs r
+LEFT JOIN queues q ON q.name = r.queue
+WHERE r.status IN ('queued', 'delayed')
+  AND r.available_at <= :now
+  AND (r.expires_at IS NULL OR r.expires_at > :now)
+  AND (:tasks IS NULL OR r.task IN (SELECT value FROM json_each(:tasks)))
+  AND q.concurrency_limit IS NULL
+  AND COALESCE(q.paused, 0) = 0
+ORDER BY r.priority DESC, r.available_at, r.id
+LIMIT :limit;
+
+-- Due runs in limited queues that fit in a free slot of their (queue, concurrency key) partition:
+-- each partition may hold `concurrency_limit` executing runs.
+-- name: claim_limited
+WITH busy AS (
+    SELECT queue, concurrency_key, COUNT(*) AS n
+    FROM runs
+    WHERE status = 'executing'
+    GROUP BY queue, concurrency_key
+),
+ready AS (
+    SELECT r.id, r.queue, r.concurrency_key, r.priority, r.available_at,
+           ROW_NUMBER() OVER (
+               PARTITION BY r.queue, r.concurrency_key
+               ORDER BY r.priority DESC, r.available_at, r.id
+           ) AS rank
+    FROM runs r
+    JOIN queues q ON q.name = r.queue AND q.concurrency_limit IS NOT NULL AND q.concurrency_limit > 0
+                     AND q.paused = 0
+    WHERE r.status IN ('queued', 'delayed')
+      AND r.available_at <= :now
+      AND (r.expires_at IS NULL OR r.expires_at > :now)
+      AND (:tasks IS NULL OR r.task IN (SELECT value FROM json_each(:tasks)))
+)
+SELECT ready.id, ready.priority, ready.available_at
+FROM ready
+JOIN queues q ON q.name = ready.queue
+LEFT JOIN busy b ON b.queue = ready.queue AND b.concurrency_key = ready.concurrency_key
+WHERE ready.rank + COALESCE(b.n, 0) <= q.concurrency_limit
+ORDER BY ready.priority DESC, ready.available_at, ready.id
+LIMIT :limit;
+
+-- name: start_run
+UPDATE runs
+SET status = 'executing', attempt_count = attempt_count + 1, started_at = COALESCE(started_at, :now),
+    updated_at = :now, current_attempt_id = :attempt_id
+WHERE id = :id AND status IN ('queued', 'delayed')
+RETURNING *;
+
+-- name: insert_attempt
+INSERT INTO attempts (id, run_id, number, worker_id, status, lease_expires_at, started_at)
+VALUES (:id, :run_id, :number, :worker_id, 'running', :lease_expires_at, :now)
+RETURNING *;
+
+-- name: owned_attempts
+SELECT id FROM attempts
+WHERE id IN (SELECT value FROM json_each(:ids)) AND worker_id = :worker_id AND status = 'running';
+
+-- name: extend_leases
+UPDATE attempts SET lease_expires_at = :lease_expires_at
+WHERE id IN (SELECT value FROM json_each(:ids)) AND worker_id = :worker_id AND status = 'running';
+
+-- name: end_attempt
+UPDATE attempts
+SET status = :status, ended_at = :now, error = :error, exit_code = :exit_code
+WHERE id = :id AND status = 'running'
+RETURNING run_id, number;
+
+-- name: complete_run
+UPDATE runs
+SET status = 'completed', output = :output, output_type = :output_type, exit_code = :exit_code,
+    end_reason = 'success', error = NULL, ended_at = :now, updated_at = :now
+WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing';
+
+-- name: end_run
+UPDATE runs
+SET status = :status, error = :error, exit_code = :exit_code, end_reason = :end_reason,
+    ended_at = :now, updated_at = :now
+WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing';
+
+-- name: requeue_run
+UPDATE runs
+SET status = 'queued', error = :error, available_at = :available_at, updated_at = :now
+WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing';
+
+-- name: cancel_run
+UPDATE runs
+SET status = 'canceled', end_reason = 'stopped', exit_code = -1, ended_at = :now, updated_at = :now
+WHERE id = :id AND status IN ('delayed', 'queued', 'executing');
+
+-- name: cancel_attempts
+UPDATE attempts SET status = 'canceled', ended_at = :now WHERE run_id = :run_id AND status = 'running';
+
+-- name: reschedule_run
+UPDATE runs
+SET available_at = :available_at, delayed_until = :available_at, status = 'delayed', updated_at = :now,
+    expires_at = CASE WHEN ttl_s IS NULL THEN NULL ELSE :available_at + CAST(ttl_s * 1000000 AS INTEGER) END
+WHERE id = :id AND status = 'delayed';
+
+-- name: set_run_tags
+UPDATE runs SET tags = :tags, updated_at = :now WHERE id = :id;
+
+-- name: set_run_metadata
+UPDATE runs SET metadata = :metadata, updated_at = :now WHERE id = :id;
+
+-- name: promote_delayed
+UPDATE runs SET status = 'queued', updated_at = :now
+WHERE status = 'delayed' AND available_at <= :now;
+
+-- name: expire_runs
+UPDATE runs
+SET status = 'expired', end_reason = 'missed', exit_code = -1, ended_at = :now, updated_at = :now,
+    error = json_object('message', 'the run expired: its ttl passed before it started', 'name', 'TTL_EXPIRED')
+WHERE status IN ('queued', 'delayed') AND expires_at <= :now
+RETURNING id;
+
+-- name: lost_leases
+SELECT a.id AS attempt_id, a.run_id, a.number, r.attempt_count, r.max_attempts
+FROM attempts a
+JOIN runs r ON r.id = a.run_id
+WHERE a.status = 'running' AND a.lease_expires_at < :now;
+
+-- name: next_due_at
+SELECT MIN(t) AS due FROM (
+    SELECT MIN(available_at) AS t FROM runs WHERE status = 'delayed'
+    UNION ALL
+    SELECT MIN(expires_at) FROM runs WHERE status IN ('queued', 'delayed') AND expires_at IS NOT NULL
+    UNION ALL
+    SELECT MIN(lease_expires_at) FROM attempts WHERE status = 'running'
+);
+
+-- name: count_by_status
+SELECT status, COUNT(*) AS n FROM runs GROUP BY status;
+
+-- Pages newest first. `after` (older than) and `before` (newer than) are run ids.
+-- name: list_runs_desc
+SELECT * FROM runs
+WHERE (:after IS NULL OR id < :after)
+  AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+  AND (:triggered_by IS NULL OR triggered_by IN (SELECT value FROM json_each(:triggered_by)))
+  AND (:tags IS NULL OR EXISTS (
+        SELECT 1 FROM json_each(runs.tags) t WHERE t.value IN (SELECT value FROM json_each(:tags))))
+  AND (:batch_id IS NULL OR batch_id = :batch_id)
+  AND (:created_from IS NULL OR created_at >= :created_from)
+  AND (:created_to IS NULL OR created_at <= :created_to)
+ORDER BY id DESC
+LIMIT :limit;
+
+-- name: list_runs_asc
+SELECT * FROM runs
+WHERE (:before IS NULL OR id > :before)
+  AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+  AND (:triggered_by IS NULL OR triggered_by IN (SELECT value FROM json_each(:triggered_by)))
+  AND (:tags IS NULL OR EXISTS (
+        SELECT 1 FROM json_each(runs.tags) t WHERE t.value IN (SELECT value FROM json_each(:tags))))
+  AND (:batch_id IS NULL OR batch_id = :batch_id)
+  AND (:created_from IS NULL OR created_at >= :created_from)
+  AND (:created_to IS NULL OR created_at <= :created_to)
+ORDER BY id ASC
+LIMIT :limit;
+
+-- name: attempts_of_run
+SELECT * FROM attempts WHERE run_id = :run_id ORDER BY number;
+
+-- name: last_log_seq
+SELECT COALESCE(MAX(seq), 0) AS seq FROM logs WHERE run_id = :run_id;
+
+-- name: insert_log
+INSERT INTO logs (run_id, seq, attempt, stream, ts, text) VALUES (:run_id, :seq, :attempt, :stream, :ts, :text);
+
+-- name: read_logs
+SELECT * FROM logs WHERE run_id = :run_id AND seq > :after_seq ORDER BY seq LIMIT :limit;
+
+-- name: insert_batch
+INSERT INTO batches (id, run_count, status, idempotency_key, task_identifiers, errors, sealed, created_at, updated_at)
+VALUES (:id, :run_count, :status, :idempotency_key, :task_identifiers, '[]', 0, :created_at, :updated_at);
+
+-- name: batch_by_id
+SELECT * FROM batches WHERE id = :id;
+
+-- name: batch_by_idempotency_key
+SELECT * FROM batches WHERE idempotency_key = :idempotency_key;
+
+-- name: batch_run_ids
+SELECT id FROM runs WHERE batch_id = :batch_id ORDER BY batch_index;
+
+-- name: update_batch
+UPDATE batches SET status = :status, errors = :errors, sealed = :sealed, updated_at = :now WHERE id = :id;
+
+-- name: insert_api_key
+INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (:id, :name, :prefix, :key_hash, :created_at);
+
+-- name: api_key_by_hash
+SELECT * FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL;
+
+-- name: list_api_keys
+SELECT * FROM api_keys ORDER BY created_at;
+
+-- name: revoke_api_key
+UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL;

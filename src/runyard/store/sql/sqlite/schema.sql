@@ -1,0 +1,115 @@
+-- The current SQLite schema: what migrating an empty database gives (checked by tests/store/test_migrations.py).
+-- Regenerate it when a migration is added, and review the difference.
+
+CREATE TABLE api_keys (
+    id         TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    prefix     TEXT NOT NULL,
+    key_hash   TEXT NOT NULL UNIQUE,
+    created_at INTEGER NOT NULL,
+    revoked_at INTEGER
+);
+
+CREATE TABLE attempts (
+    id               TEXT PRIMARY KEY,
+    run_id           TEXT NOT NULL REFERENCES runs (id),
+    number           INTEGER NOT NULL,
+    worker_id        TEXT NOT NULL,
+    status           TEXT NOT NULL,
+    lease_expires_at INTEGER NOT NULL,
+    started_at       INTEGER NOT NULL,
+    ended_at         INTEGER,
+    error            TEXT,
+    exit_code        INTEGER,
+    UNIQUE (run_id, number)
+);
+
+CREATE TABLE batches (
+    id               TEXT PRIMARY KEY,
+    run_count        INTEGER NOT NULL,
+    status           TEXT NOT NULL,
+    idempotency_key  TEXT UNIQUE,
+    task_identifiers TEXT NOT NULL DEFAULT '[]',
+    errors           TEXT NOT NULL DEFAULT '[]',
+    sealed           INTEGER NOT NULL DEFAULT 0,
+    created_at       INTEGER NOT NULL,
+    updated_at       INTEGER NOT NULL
+);
+
+CREATE TABLE logs (
+    run_id  TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    attempt INTEGER NOT NULL,
+    stream  TEXT NOT NULL,
+    ts      INTEGER NOT NULL,
+    text    TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq)
+) WITHOUT ROWID;
+
+CREATE TABLE queues (
+    name              TEXT PRIMARY KEY,
+    concurrency_limit INTEGER,              -- NULL: unlimited; 0 holds every run queued
+    paused            INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE runs (
+    id                     TEXT PRIMARY KEY,
+    task                   TEXT NOT NULL,
+    status                 TEXT NOT NULL,
+    queue                  TEXT NOT NULL,
+    concurrency_key        TEXT NOT NULL DEFAULT '',
+    payload                BLOB NOT NULL,
+    payload_type           TEXT NOT NULL,
+    context                BLOB,
+    output                 BLOB,
+    output_type            TEXT NOT NULL DEFAULT 'application/json',
+    error                  TEXT,            -- JSON object
+    tags                   TEXT NOT NULL DEFAULT '[]',
+    metadata               TEXT,            -- JSON object
+    idempotency_key        TEXT,
+    idempotency_expires_at INTEGER,
+    request_key            TEXT,
+    priority               INTEGER NOT NULL DEFAULT 0,
+    available_at           INTEGER NOT NULL,
+    expires_at             INTEGER,
+    ttl_s                  REAL,
+    max_attempts           INTEGER NOT NULL DEFAULT 1,
+    max_duration_s         REAL,
+    attempt_count          INTEGER NOT NULL DEFAULT 0,
+    triggered_by           TEXT NOT NULL,
+    replay_of              TEXT,
+    batch_id               TEXT,
+    batch_index            INTEGER,
+    created_at             INTEGER NOT NULL,
+    updated_at             INTEGER NOT NULL,
+    started_at             INTEGER,
+    ended_at               INTEGER,
+    delayed_until          INTEGER,
+    exit_code              INTEGER,
+    end_reason             TEXT,
+    current_attempt_id     TEXT
+);
+
+CREATE INDEX attempts_running ON attempts (lease_expires_at) WHERE status = 'running';
+
+CREATE UNIQUE INDEX runs_batch_item ON runs (batch_id, batch_index) WHERE batch_id IS NOT NULL;
+
+CREATE INDEX runs_delayed ON runs (available_at) WHERE status = 'delayed';
+
+CREATE INDEX runs_executing ON runs (queue, concurrency_key) WHERE status = 'executing';
+
+CREATE INDEX runs_expiry ON runs (expires_at) WHERE expires_at IS NOT NULL AND status IN ('queued', 'delayed');
+
+CREATE INDEX runs_idempotency ON runs (task, idempotency_key) WHERE idempotency_key IS NOT NULL;
+
+CREATE INDEX runs_pending ON runs (priority DESC, available_at, id)
+    WHERE status IN ('queued', 'delayed');
+
+CREATE INDEX runs_pending_queue ON runs (queue, concurrency_key, priority DESC, available_at, id)
+    WHERE status IN ('queued', 'delayed');
+
+CREATE UNIQUE INDEX runs_request_key ON runs (request_key) WHERE request_key IS NOT NULL;
+
+CREATE INDEX runs_status ON runs (status, id);
+
+CREATE INDEX runs_task ON runs (task, id);

@@ -1,0 +1,46 @@
+"""Named SQL: `queries.sql` files whose blocks start with `-- name: <name>`, and numbered migrations."""
+
+from __future__ import annotations
+
+import re
+from importlib import resources
+from pathlib import Path
+
+_NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+
+
+def parse_queries(text: str) -> dict[str, str]:
+    """Split a queries file into {name: sql}. Comment lines before a name belong to no query."""
+    queries: dict[str, str] = {}
+    matches = list(_NAME.finditer(text))
+    for i, match in enumerate(matches):
+        end = matches[i + 1].start() if i + 1 < len(matches) else len(text)
+        body = text[match.end() : end]
+        lines = [ln for ln in body.strip().splitlines()]
+        while lines and lines[-1].lstrip().startswith("--"):
+            lines.pop()  # comments that introduce the next query
+        sql = "\n".join(lines).strip()
+        if match.group(1) in queries:
+            raise ValueError(f"query {match.group(1)!r} is defined twice")
+        queries[match.group(1)] = sql
+    return queries
+
+
+def sql_dir(backend: str) -> Path:
+    return Path(str(resources.files("runyard.store").joinpath("sql", backend)))
+
+
+def load_queries(backend: str) -> dict[str, str]:
+    return parse_queries((sql_dir(backend) / "queries.sql").read_text())
+
+
+def migrations(backend: str) -> list[tuple[int, str, str]]:
+    """[(version, filename, sql)] in order; files are named NNNN_description.sql."""
+    found = []
+    for path in sorted((sql_dir(backend) / "migrations").glob("*.sql")):
+        version = int(path.name.split("_", 1)[0])
+        found.append((version, path.name, path.read_text()))
+    versions = [v for v, _, _ in found]
+    if versions != list(range(1, len(versions) + 1)):
+        raise ValueError(f"{backend} migrations must be numbered 1..n without gaps, found {versions}")
+    return found

@@ -1,0 +1,519 @@
+"""The SQLite store (the embedded default): WAL, one group-committing writer thread, reader threads."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from runyard.ids import new_ulid, now_us
+from runyard.models import ApiKey, Attempt, AttemptStatus, Claimed, EndReason, LogLine, Queue, Run, RunStatus
+from runyard.store import rows
+from runyard.store.base import (
+    BatchRecord,
+    ClaimParams,
+    CompleteParams,
+    Conflict,
+    EnqueueParams,
+    EnqueueResult,
+    FailParams,
+    ListRunsParams,
+    MaintenanceResult,
+    NotFound,
+    RunPage,
+    Store,
+)
+from runyard.store.sqlfile import load_queries, migrations
+from runyard.store.sqlite_conn import Readers, Writer, connect
+
+Q = load_queries("sqlite")
+LEASE_LOST_ERROR = {"message": "the worker running this attempt stopped heartbeating", "name": "LEASE_EXPIRED"}
+
+
+def _one(conn: sqlite3.Connection, name: str, params: dict[str, Any] | None = None) -> sqlite3.Row | None:
+    row: sqlite3.Row | None = conn.execute(Q[name], params or {}).fetchone()
+    return row
+
+
+def _all(conn: sqlite3.Connection, name: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
+    return conn.execute(Q[name], params or {}).fetchall()
+
+
+def _exec(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> int:
+    return conn.execute(Q[name], params).rowcount
+
+
+def _json_list(values: Sequence[str] | None) -> str | None:
+    return None if values is None else rows.json_text(values)
+
+
+def _statements(sql: str) -> list[str]:
+    out, current = [], ""
+    for line in sql.splitlines(keepends=True):
+        current += line
+        if sqlite3.complete_statement(current):
+            out.append(current.strip())
+            current = ""
+    if current.strip() and not all(ln.strip().startswith("--") or not ln.strip() for ln in current.splitlines()):
+        raise ValueError(f"incomplete SQL statement in a migration: {current.strip()[:80]}")
+    return out
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Apply every migration not yet applied, under the write lock (safe with several processes)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)")
+        applied = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+        for number, _name, sql in migrations("sqlite"):
+            if number not in applied:
+                for statement in _statements(sql):
+                    conn.execute(statement)
+                conn.execute("INSERT INTO schema_migrations VALUES (?, ?)", (number, now_us()))
+                applied.add(number)
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    return max(applied, default=0)
+
+
+def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
+    available_at = p.delay_until if p.delay_until is not None and p.delay_until > now else now
+    status = RunStatus.DELAYED if available_at > now else RunStatus.QUEUED
+    expires_at = available_at + int(p.ttl_s * 1_000_000) if p.ttl_s is not None else None
+    idem_expires = now + int((p.idempotency_ttl_s or 0) * 1_000_000) if p.idempotency_key is not None else None
+    run = Run(
+        id=p.id,
+        task=p.task,
+        status=status,
+        queue=p.queue,
+        payload=p.payload,
+        payload_type=p.payload_type,
+        context=p.context,
+        tags=list(p.tags),
+        metadata=p.metadata,
+        concurrency_key=p.concurrency_key,
+        idempotency_key=p.idempotency_key,
+        idempotency_expires_at=idem_expires,
+        request_key=p.request_key,
+        priority=p.priority,
+        available_at=available_at,
+        expires_at=expires_at,
+        ttl_s=p.ttl_s,
+        max_attempts=p.max_attempts,
+        max_duration_s=p.max_duration_s,
+        triggered_by=p.triggered_by,
+        replay_of=p.replay_of,
+        batch_id=p.batch_id,
+        created_at=now,
+        updated_at=now,
+        delayed_until=available_at if status is RunStatus.DELAYED else None,
+    )
+    _exec(
+        conn,
+        "insert_run",
+        {
+            "id": run.id, "task": run.task, "status": run.status.value, "queue": run.queue,
+            "concurrency_key": run.concurrency_key, "payload": run.payload, "payload_type": run.payload_type,
+            "context": run.context, "tags": rows.json_text(run.tags), "metadata": rows.json_text(run.metadata),
+            "idempotency_key": run.idempotency_key, "idempotency_expires_at": idem_expires,
+            "request_key": run.request_key, "priority": run.priority, "available_at": available_at,
+            "expires_at": expires_at, "ttl_s": run.ttl_s, "max_attempts": run.max_attempts,
+            "max_duration_s": run.max_duration_s, "triggered_by": run.triggered_by.value,
+            "replay_of": run.replay_of, "batch_id": run.batch_id, "batch_index": p.batch_index,
+            "created_at": now, "updated_at": now, "delayed_until": run.delayed_until,
+        },
+    )  # fmt: skip
+    return run
+
+
+def _enqueue(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> EnqueueResult:
+    existing = None
+    if p.request_key is not None:
+        existing = _one(conn, "run_by_request_key", {"request_key": p.request_key})
+    if existing is None and p.batch_id is not None and p.batch_index is not None:
+        existing = _one(conn, "run_by_batch_item", {"batch_id": p.batch_id, "batch_index": p.batch_index})
+    if existing is None and p.idempotency_key is not None:
+        existing = _one(
+            conn,
+            "run_holding_idempotency_key",
+            {"task": p.task, "idempotency_key": p.idempotency_key, "now": now},
+        )
+    if existing is not None:
+        return EnqueueResult(run=rows.run_from_row(existing), cached=True)
+    if p.set_queue_limit:
+        _exec(conn, "upsert_queue", {"name": p.queue, "concurrency_limit": p.queue_limit})
+    elif p.queue_limit is not None:
+        _exec(conn, "insert_queue_if_missing", {"name": p.queue, "concurrency_limit": p.queue_limit})
+    return EnqueueResult(run=_insert_run(conn, p, now))
+
+
+def _claim(conn: sqlite3.Connection, p: ClaimParams) -> list[Claimed]:
+    now = now_us()
+    args = {"now": now, "limit": p.limit, "tasks": _json_list(p.tasks)}
+    candidates = _all(conn, "claim_unlimited", args) + _all(conn, "claim_limited", args)
+    candidates.sort(key=lambda r: (-r["priority"], r["available_at"], r["id"]))
+    lease_until = now + int(p.lease_s * 1_000_000)
+    claimed = []
+    for cand in candidates[: p.limit]:
+        attempt_id = new_ulid()
+        run_row = _one(conn, "start_run", {"id": cand["id"], "now": now, "attempt_id": attempt_id})
+        if run_row is None:
+            continue
+        attempt_row = _one(
+            conn,
+            "insert_attempt",
+            {
+                "id": attempt_id, "run_id": cand["id"], "number": run_row["attempt_count"],
+                "worker_id": p.worker_id, "lease_expires_at": lease_until, "now": now,
+            },
+        )  # fmt: skip
+        assert attempt_row is not None
+        claimed.append(Claimed(run=rows.run_from_row(run_row), attempt=rows.attempt_from_row(attempt_row)))
+    return claimed
+
+
+def _end_attempt(conn: sqlite3.Connection, attempt_id: str, status: AttemptStatus, **extra: Any) -> str | None:
+    row = _one(
+        conn,
+        "end_attempt",
+        {
+            "id": attempt_id, "status": status.value, "now": now_us(),
+            "error": rows.json_text(extra.get("error")), "exit_code": extra.get("exit_code"),
+        },
+    )  # fmt: skip
+    return None if row is None else str(row["run_id"])
+
+
+def _fail(conn: sqlite3.Connection, p: FailParams) -> bool:
+    run_id = _end_attempt(conn, p.attempt_id, p.attempt_status, error=p.error, exit_code=p.exit_code)
+    if run_id is None:
+        return False
+    args: dict[str, Any] = {
+        "id": run_id, "attempt_id": p.attempt_id, "now": now_us(), "error": rows.json_text(p.error),
+    }  # fmt: skip
+    if p.retry_at is not None:
+        return _exec(conn, "requeue_run", {**args, "available_at": p.retry_at}) == 1
+    return (
+        _exec(
+            conn,
+            "end_run",
+            {**args, "status": p.run_status.value, "end_reason": p.end_reason.value, "exit_code": p.exit_code},
+        )
+        == 1
+    )
+
+
+def _maintain(conn: sqlite3.Connection, grace_s: float) -> MaintenanceResult:
+    now = now_us()
+    result = MaintenanceResult()
+    result.promoted = _exec(conn, "promote_delayed", {"now": now})
+    result.expired = [r["id"] for r in _all(conn, "expire_runs", {"now": now})]
+    for lost in _all(conn, "lost_leases", {"now": now - int(grace_s * 1_000_000)}):
+        retry = lost["attempt_count"] < lost["max_attempts"]
+        _fail(
+            conn,
+            FailParams(
+                attempt_id=lost["attempt_id"],
+                error=LEASE_LOST_ERROR,
+                attempt_status=AttemptStatus.CRASHED,
+                run_status=RunStatus.CRASHED,
+                end_reason=EndReason.CRASHED,
+                exit_code=-1,
+                retry_at=now if retry else None,
+            ),
+        )
+        (result.requeued if retry else result.crashed).append(lost["run_id"])
+    return result
+
+
+class SqliteStore(Store):
+    def __init__(self, path: Path, *, readers: int = 4) -> None:
+        self.path = path
+        self._readers_size = readers
+        self._writer: Writer | None = None
+        self._readers: Readers | None = None
+
+    # -- lifecycle --------------------------------------------------------------------------------
+    async def open(self) -> None:
+        if self._writer is not None:
+            return
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._writer = Writer(self.path)
+        self._writer.start(init=migrate)
+        self._readers = Readers(self.path, self._readers_size)
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.stop()
+            self._writer = None
+        if self._readers is not None:
+            self._readers.close()
+            self._readers = None
+
+    async def _write(self, op: Any) -> Any:
+        if self._writer is None:
+            raise RuntimeError("the store is not open")
+        return await self._writer.submit(op)
+
+    async def _read(self, fn: Any) -> Any:
+        if self._readers is None:
+            raise RuntimeError("the store is not open")
+        return await self._readers.run(fn)
+
+    async def schema_version(self) -> int:
+        version: int = await self._read(
+            lambda c: c.execute("SELECT COALESCE(MAX(version), 0) FROM schema_migrations").fetchone()[0]
+        )
+        return version
+
+    # -- runs: writes -------------------------------------------------------------------------------
+    async def enqueue(self, params: EnqueueParams) -> EnqueueResult:
+        result: EnqueueResult = await self._write(lambda c: _enqueue(c, params, now_us()))
+        return result
+
+    async def enqueue_many(self, params: list[EnqueueParams]) -> list[EnqueueResult]:
+        def op(conn: sqlite3.Connection) -> list[EnqueueResult]:
+            now = now_us()
+            return [_enqueue(conn, p, now) for p in params]  # one savepoint: all or none
+
+        results: list[EnqueueResult] = await self._write(op)
+        return results
+
+    async def claim_batch(self, params: ClaimParams) -> list[Claimed]:
+        if params.limit <= 0:
+            return []
+        claimed: list[Claimed] = await self._write(lambda c: _claim(c, params))
+        return claimed
+
+    async def heartbeat(self, worker_id: str, attempt_ids: list[str], lease_s: float) -> list[str]:
+        if not attempt_ids:
+            return []
+
+        def op(conn: sqlite3.Connection) -> list[str]:
+            args = {"ids": rows.json_text(attempt_ids), "worker_id": worker_id}
+            owned = {r["id"] for r in _all(conn, "owned_attempts", args)}
+            _exec(conn, "extend_leases", {**args, "lease_expires_at": now_us() + int(lease_s * 1_000_000)})
+            return [a for a in attempt_ids if a not in owned]
+
+        lost: list[str] = await self._write(op)
+        return lost
+
+    async def complete_attempt(self, params: CompleteParams) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            run_id = _end_attempt(conn, params.attempt_id, AttemptStatus.COMPLETED, exit_code=params.exit_code)
+            if run_id is None:
+                return False
+            args = {
+                "id": run_id, "attempt_id": params.attempt_id, "now": now_us(), "output": params.output,
+                "output_type": params.output_type, "exit_code": params.exit_code,
+            }  # fmt: skip
+            return _exec(conn, "complete_run", args) == 1
+
+        done: bool = await self._write(op)
+        return done
+
+    async def fail_attempt(self, params: FailParams) -> bool:
+        done: bool = await self._write(lambda c: _fail(c, params))
+        return done
+
+    async def cancel(self, run_id: str) -> Run:
+        def op(conn: sqlite3.Connection) -> Run:
+            now = now_us()
+            if _exec(conn, "cancel_run", {"id": run_id, "now": now}):
+                _exec(conn, "cancel_attempts", {"run_id": run_id, "now": now})
+            row = _one(conn, "run_by_id", {"id": run_id})
+            if row is None:
+                raise NotFound(run_id)
+            return rows.run_from_row(row)
+
+        run: Run = await self._write(op)
+        return run
+
+    async def reschedule(self, run_id: str, delay_until: int) -> Run:
+        def op(conn: sqlite3.Connection) -> Run:
+            changed = _exec(conn, "reschedule_run", {"id": run_id, "available_at": delay_until, "now": now_us()})
+            row = _one(conn, "run_by_id", {"id": run_id})
+            if row is None:
+                raise NotFound(run_id)
+            if not changed:
+                raise Conflict(f"only a delayed run can be rescheduled; this run is {row['status']}")
+            return rows.run_from_row(row)
+
+        run: Run = await self._write(op)
+        return run
+
+    async def update_run_info(
+        self, run_id: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
+    ) -> Run:
+        def op(conn: sqlite3.Connection) -> Run:
+            now = now_us()
+            if tags is not None:
+                _exec(conn, "set_run_tags", {"id": run_id, "tags": rows.json_text(tags), "now": now})
+            if metadata is not None:
+                _exec(conn, "set_run_metadata", {"id": run_id, "metadata": rows.json_text(metadata), "now": now})
+            row = _one(conn, "run_by_id", {"id": run_id})
+            if row is None:
+                raise NotFound(run_id)
+            return rows.run_from_row(row)
+
+        run: Run = await self._write(op)
+        return run
+
+    async def maintain(self, lease_grace_s: float = 0.0) -> MaintenanceResult:
+        result: MaintenanceResult = await self._write(lambda c: _maintain(c, lease_grace_s))
+        return result
+
+    # -- runs: reads ---------------------------------------------------------------------------------
+    async def get_run(self, run_id: str) -> Run | None:
+        row = await self._read(lambda c: _one(c, "run_by_id", {"id": run_id}))
+        return None if row is None else rows.run_from_row(row)
+
+    async def list_runs(self, params: ListRunsParams) -> RunPage:
+        limit = max(1, min(params.limit, 1000))
+        args = {
+            "after": params.after, "before": params.before, "statuses": _json_list(params.statuses),
+            "tasks": _json_list(params.tasks), "queues": _json_list(params.queues),
+            "triggered_by": _json_list(params.triggered_by), "tags": _json_list(params.tags),
+            "batch_id": params.batch_id, "created_from": params.created_from, "created_to": params.created_to,
+            "limit": limit + 1,
+        }  # fmt: skip
+        backwards = params.before is not None and params.after is None
+        found = await self._read(lambda c: _all(c, "list_runs_asc" if backwards else "list_runs_desc", args))
+        runs = [rows.run_from_row(r) for r in found[:limit]]
+        more = len(found) > limit
+        if backwards:
+            runs.reverse()
+            return RunPage(
+                runs=runs,
+                next_cursor=runs[-1].id if runs else None,
+                prev_cursor=runs[0].id if runs and more else None,
+            )
+        return RunPage(
+            runs=runs,
+            next_cursor=runs[-1].id if runs and more else None,
+            prev_cursor=runs[0].id if runs and params.after is not None else None,
+        )
+
+    async def list_attempts(self, run_id: str) -> list[Attempt]:
+        found = await self._read(lambda c: _all(c, "attempts_of_run", {"run_id": run_id}))
+        return [rows.attempt_from_row(r) for r in found]
+
+    async def next_due_at(self) -> int | None:
+        row = await self._read(lambda c: _one(c, "next_due_at"))
+        return None if row is None or row["due"] is None else int(row["due"])
+
+    async def count_by_status(self) -> dict[RunStatus, int]:
+        found = await self._read(lambda c: _all(c, "count_by_status"))
+        return {RunStatus(r["status"]): r["n"] for r in found}
+
+    # -- queues -------------------------------------------------------------------------------------
+    async def upsert_queue(self, name: str, concurrency_limit: int | None) -> Queue:
+        def op(conn: sqlite3.Connection) -> Queue:
+            _exec(conn, "upsert_queue", {"name": name, "concurrency_limit": concurrency_limit})
+            row = _one(conn, "queue_by_name", {"name": name})
+            assert row is not None
+            return rows.queue_from_row(row)
+
+        queue: Queue = await self._write(op)
+        return queue
+
+    async def get_queue(self, name: str) -> Queue | None:
+        row = await self._read(lambda c: _one(c, "queue_by_name", {"name": name}))
+        return None if row is None else rows.queue_from_row(row)
+
+    async def list_queues(self) -> list[Queue]:
+        found = await self._read(lambda c: _all(c, "list_queues"))
+        return [rows.queue_from_row(r) for r in found]
+
+    # -- logs ---------------------------------------------------------------------------------------
+    async def append_logs(self, run_id: str, attempt: int, lines: list[tuple[str, str]]) -> None:
+        if not lines:
+            return
+
+        def op(conn: sqlite3.Connection) -> None:
+            row = _one(conn, "last_log_seq", {"run_id": run_id})
+            seq = int(row["seq"]) if row is not None else 0
+            ts = now_us()
+            conn.executemany(
+                Q["insert_log"],
+                [
+                    {"run_id": run_id, "seq": seq + i, "attempt": attempt, "stream": s, "ts": ts, "text": t}
+                    for i, (s, t) in enumerate(lines, start=1)
+                ],
+            )
+
+        await self._write(op)
+
+    async def read_logs(self, run_id: str, after_seq: int = 0, limit: int = 1000) -> list[LogLine]:
+        args = {"run_id": run_id, "after_seq": after_seq, "limit": limit}
+        found = await self._read(lambda c: _all(c, "read_logs", args))
+        return [rows.log_from_row(r) for r in found]
+
+    # -- batches ------------------------------------------------------------------------------------
+    async def create_batch(self, batch: BatchRecord) -> tuple[BatchRecord, bool]:
+        def op(conn: sqlite3.Connection) -> tuple[BatchRecord, bool]:
+            if batch.idempotency_key is not None:
+                row = _one(conn, "batch_by_idempotency_key", {"idempotency_key": batch.idempotency_key})
+                if row is not None:
+                    ids = [r["id"] for r in _all(conn, "batch_run_ids", {"batch_id": row["id"]})]
+                    return rows.batch_from_row(row, ids), True
+            _exec(
+                conn,
+                "insert_batch",
+                {
+                    "id": batch.id, "run_count": batch.run_count, "status": batch.status,
+                    "idempotency_key": batch.idempotency_key,
+                    "task_identifiers": rows.json_text(batch.task_identifiers),
+                    "created_at": batch.created_at, "updated_at": batch.updated_at,
+                },
+            )  # fmt: skip
+            return batch, False
+
+        result: tuple[BatchRecord, bool] = await self._write(op)
+        return result
+
+    async def get_batch(self, batch_id: str) -> BatchRecord | None:
+        def fn(conn: sqlite3.Connection) -> BatchRecord | None:
+            row = _one(conn, "batch_by_id", {"id": batch_id})
+            if row is None:
+                return None
+            ids = [r["id"] for r in _all(conn, "batch_run_ids", {"batch_id": batch_id})]
+            return rows.batch_from_row(row, ids)
+
+        batch: BatchRecord | None = await self._read(fn)
+        return batch
+
+    async def update_batch(self, batch_id: str, *, status: str, errors: list[dict[str, Any]], sealed: bool) -> None:
+        args = {"id": batch_id, "status": status, "errors": rows.json_text(errors), "sealed": int(sealed)}
+        await self._write(lambda c: _exec(c, "update_batch", {**args, "now": now_us()}))
+
+    # -- api keys -------------------------------------------------------------------------------------
+    async def create_api_key(self, key: ApiKey, key_hash: str) -> None:
+        args = {
+            "id": key.id,
+            "name": key.name,
+            "prefix": key.prefix,
+            "key_hash": key_hash,
+            "created_at": key.created_at,
+        }
+        await self._write(lambda c: _exec(c, "insert_api_key", args))
+
+    async def find_api_key(self, key_hash: str) -> ApiKey | None:
+        row = await self._read(lambda c: _one(c, "api_key_by_hash", {"key_hash": key_hash}))
+        return None if row is None else rows.api_key_from_row(row)
+
+    async def list_api_keys(self) -> list[ApiKey]:
+        found = await self._read(lambda c: _all(c, "list_api_keys"))
+        return [rows.api_key_from_row(r) for r in found]
+
+    async def revoke_api_key(self, key_id: str) -> bool:
+        changed: int = await self._write(lambda c: _exec(c, "revoke_api_key", {"id": key_id, "now": now_us()}))
+        return changed == 1
+
+
+def open_readonly(path: Path) -> sqlite3.Connection:
+    """A read-only connection for tools and tests that inspect a database file."""
+    return connect(path, readonly=True)

@@ -1,0 +1,157 @@
+"""SQLite connections: one writer thread with group commit, and a pool of reader threads.
+
+Every write is a function run on the writer's connection. The writer takes whatever is waiting (up to
+`max_batch` operations), runs each inside a SAVEPOINT of one transaction, commits once, then resolves each
+caller's future with its own result or exception. Many concurrent triggers thus share one commit, and each
+caller returns only after the commit that holds its write (WAL + synchronous=NORMAL: durable against a
+process crash). Readers use their own connections and never write.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, TypeVar
+
+T = TypeVar("T")
+WriteOp = Callable[[sqlite3.Connection], Any]
+_Job = tuple[WriteOp, "asyncio.Future[Any]", asyncio.AbstractEventLoop]
+
+BUSY_TIMEOUT_MS = 10_000
+
+
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
+    conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
+    conn.row_factory = sqlite3.Row
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    conn.execute("PRAGMA journal_mode = WAL")
+    conn.execute("PRAGMA synchronous = NORMAL")
+    conn.execute("PRAGMA foreign_keys = ON")
+    if readonly:
+        conn.execute("PRAGMA query_only = ON")
+    return conn
+
+
+def _resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
+    for fut, ok, value in items:
+        if fut.done():
+            continue
+        if ok:
+            fut.set_result(value)
+        else:
+            fut.set_exception(value)
+
+
+class Writer:
+    def __init__(self, path: Path, max_batch: int = 512) -> None:
+        self.path = path
+        self.max_batch = max_batch
+        self._jobs: queue.SimpleQueue[_Job | None] = queue.SimpleQueue()
+        self._thread = threading.Thread(target=self._run, name="runyard-sqlite-writer", daemon=True)
+        self._conn: sqlite3.Connection | None = None
+        self.commits = 0
+        self.operations = 0
+
+    def start(self, init: WriteOp | None = None) -> None:
+        self._conn = connect(self.path)
+        if init is not None:
+            init(self._conn)
+        self._thread.start()
+
+    def stop(self) -> None:
+        if self._thread.is_alive():
+            self._jobs.put(None)
+            self._thread.join()
+        if self._conn is not None:
+            self._conn.close()
+            self._conn = None
+
+    def submit(self, op: WriteOp) -> asyncio.Future[Any]:
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[Any] = loop.create_future()
+        self._jobs.put((op, fut, loop))
+        return fut
+
+    def _run(self) -> None:
+        assert self._conn is not None
+        conn = self._conn
+        stopping = False
+        while not stopping:
+            first = self._jobs.get()
+            if first is None:
+                break
+            batch = [first]
+            while len(batch) < self.max_batch:
+                try:
+                    job = self._jobs.get_nowait()
+                except queue.Empty:
+                    break
+                if job is None:
+                    stopping = True
+                    break
+                batch.append(job)
+            self._commit(conn, batch)
+
+    def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
+        results: list[tuple[bool, Any]] = []
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            for op, _fut, _loop in batch:
+                conn.execute("SAVEPOINT op")
+                try:
+                    results.append((True, op(conn)))
+                    conn.execute("RELEASE op")
+                except Exception as exc:
+                    conn.execute("ROLLBACK TO op")
+                    conn.execute("RELEASE op")
+                    results.append((False, exc))
+            conn.execute("COMMIT")
+            self.commits += 1
+            self.operations += len(batch)
+        except Exception as exc:  # the commit itself failed: nobody's write is durable
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            results = [(False, exc)] * len(batch)
+        by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = defaultdict(list)
+        for (_op, fut, loop), (ok, value) in zip(batch, results, strict=True):
+            by_loop[loop].append((fut, ok, value))
+        for loop, items in by_loop.items():
+            if not loop.is_closed():
+                loop.call_soon_threadsafe(_resolve, items)
+
+
+class Readers:
+    """Reader connections, one per pool thread."""
+
+    def __init__(self, path: Path, size: int = 4) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._pool = ThreadPoolExecutor(max_workers=size, thread_name_prefix="runyard-sqlite-reader")
+        self._conns: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _conn(self) -> sqlite3.Connection:
+        conn: sqlite3.Connection | None = getattr(self._local, "conn", None)
+        if conn is None:
+            conn = connect(self.path, readonly=True)
+            self._local.conn = conn
+            with self._lock:
+                self._conns.append(conn)
+        return conn
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self._pool, lambda: fn(self._conn()))
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True)
+        with self._lock:
+            for conn in self._conns:
+                conn.close()
+            self._conns.clear()

@@ -1,0 +1,58 @@
+"""Migrating an empty database gives exactly the schema in sql/sqlite/schema.sql (the reviewed snapshot)."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+from runyard.store.sqlfile import migrations, parse_queries, sql_dir
+from runyard.store.sqlite import SqliteStore, migrate
+
+
+def schema_of(conn: sqlite3.Connection) -> list[tuple[str, str, str]]:
+    rows = conn.execute(
+        "SELECT type, name, sql FROM sqlite_master WHERE name NOT LIKE 'sqlite_%' "
+        "AND name != 'schema_migrations' AND sql IS NOT NULL ORDER BY type, name"
+    ).fetchall()
+    return [(t, n, " ".join(s.split())) for t, n, s in rows]
+
+
+def test_migrating_from_empty_equals_the_schema_snapshot(tmp_path: Path) -> None:
+    migrated = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    assert migrate(migrated) == len(migrations("sqlite"))
+    snapshot = sqlite3.connect(tmp_path / "s.db", isolation_level=None)
+    snapshot.executescript((sql_dir("sqlite") / "schema.sql").read_text())
+    assert schema_of(migrated) == schema_of(snapshot)
+
+
+def test_migrate_is_idempotent(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    first = migrate(conn)
+    before = schema_of(conn)
+    assert migrate(conn) == first
+    assert schema_of(conn) == before
+
+
+async def test_store_reports_the_schema_version(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.db")
+    await store.open()
+    assert await store.schema_version() == len(migrations("sqlite"))
+    await store.close()
+
+
+def test_every_named_query_prepares_against_the_schema(tmp_path: Path) -> None:
+    conn = sqlite3.connect(tmp_path / "m.db", isolation_level=None)
+    migrate(conn)
+    queries = parse_queries((sql_dir("sqlite") / "queries.sql").read_text())
+    assert len(queries) > 30
+    for name, sql in queries.items():
+        try:
+            conn.execute("EXPLAIN " + sql, {p: None for p in _params(sql)})
+        except sqlite3.Error as exc:  # pragma: no cover - the failure message names the query
+            raise AssertionError(f"query {name}: {exc}") from exc
+
+
+def _params(sql: str) -> set[str]:
+    import re
+
+    return set(re.findall(r":([a-z_]+)", sql))
