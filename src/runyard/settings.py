@@ -131,6 +131,12 @@ def task_from_config(name: str, raw: dict[str, Any]) -> TaskDef:
     )
 
 
+def _dec_hook(type_: type, value: Any) -> Any:
+    if type_ is Path and isinstance(value, str):
+        return Path(value)
+    raise NotImplementedError
+
+
 def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     """Read `path` (or $RUNYARD_CONFIG, or ./runyard.toml when present), then apply env and overrides."""
     raw: dict[str, Any] = {}
@@ -167,7 +173,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
             server[f"{key}_s"] = _seconds(f"server.{key}", server.pop(key))
     try:
         settings = msgspec.convert(
-            {**server, "queues": queues, "config_path": str(path) if path else None}, Settings, strict=False
+            {**server, "queues": queues, "config_path": str(path) if path else None},
+            Settings,
+            strict=False,
+            dec_hook=_dec_hook,
         )
     except msgspec.ValidationError as exc:
         raise ConfigError(f"server: {exc}") from None

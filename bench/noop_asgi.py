@@ -1,0 +1,28 @@
+"""The baseline peer: a raw ASGI app that answers every request with a small JSON body, no framework.
+
+Served by the same uvicorn (uvloop + httptools) as runyard, so the ratio measures what runyard adds.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+BODY = b'{"id":"run_01hzzzzzzzzzzzzzzzzzzzzzzz"}'
+HEADERS = [(b"content-type", b"application/json"), (b"content-length", str(len(BODY)).encode())]
+
+
+async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
+    if scope["type"] == "lifespan":
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+    more = True
+    while more:
+        message = await receive()
+        more = message.get("more_body", False)
+    await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
+    await send({"type": "http.response.body", "body": BODY})
