@@ -91,7 +91,6 @@ async def test_a_run_that_did_not_succeed_releases_its_key(store: Store, how: st
 
 
 async def test_a_completed_run_keeps_its_key(store: Store) -> None:
-    from runyard.store.base import CompleteParams
 
     first = await store.enqueue(params(idempotency_key="k", idempotency_ttl_s=60))
     claimed = await store.claim_batch(ClaimParams(worker_id="w", limit=1, lease_s=30))
