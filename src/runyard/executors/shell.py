@@ -1,0 +1,98 @@
+"""The shell executor: `<shell> -e -c "<command>"` in its own process group, output captured as log lines.
+
+Stopping (cancel, timeout) sends SIGTERM to the whole group, waits the task's graceful_stop, then SIGKILL.
+A command that cannot start (missing shell or cwd) or is not found (exit 127) is `start_failed`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+from typing import Any
+
+from runyard.executors.base import ExecutionContext, Executor, LogSink, Outcome
+
+MAX_LINE = 64 * 1024
+NOT_FOUND = 127
+
+
+async def _pump(stream: asyncio.StreamReader | None, name: str, log: LogSink) -> None:
+    if stream is None:
+        return
+    while True:
+        try:
+            line = await stream.readuntil(b"\n")
+        except asyncio.IncompleteReadError as partial:
+            if partial.partial:
+                await log(name, partial.partial.decode(errors="replace"))
+            return
+        except asyncio.LimitOverrunError as over:
+            line = await stream.readexactly(over.consumed)
+        await log(name, line.rstrip(b"\r\n").decode(errors="replace"))
+
+
+def _signal_group(proc: asyncio.subprocess.Process, sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+class ShellExecutor(Executor):
+    kind = "shell"
+
+    async def execute(self, ctx: ExecutionContext) -> Outcome:
+        config: dict[str, Any] = ctx.task.config
+        shell = str(config.get("shell") or "/bin/sh")
+        cwd = config.get("cwd")
+        env = {
+            **os.environ,
+            **{str(k): str(v) for k, v in (config.get("env") or {}).items()},
+            "RUNYARD_PAYLOAD": ctx.run.payload.decode(errors="replace"),
+            "RUNYARD_RUN_ID": ctx.run.id,
+            "RUNYARD_TASK": ctx.task.name,
+            "RUNYARD_ATTEMPT": str(ctx.attempt_number),
+        }
+        try:
+            proc = await asyncio.create_subprocess_exec(
+                shell, "-e", "-c", str(config["command"]),
+                cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+                start_new_session=True, limit=MAX_LINE,
+            )  # fmt: skip
+        except OSError as exc:
+            message = f"cannot start the command: {exc.strerror or exc} ({exc.filename or shell})"
+            await ctx.log("system", message)
+            return Outcome(kind="start_failed", exit_code=-1, error={"message": message, "name": "StartFailed"},
+                           retryable=False)  # fmt: skip
+        pumps = asyncio.gather(_pump(proc.stdout, "stdout", ctx.log), _pump(proc.stderr, "stderr", ctx.log))
+        waiter = asyncio.ensure_future(proc.wait())
+        stopper = asyncio.ensure_future(ctx.stop.wait())
+        try:
+            await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
+            stopped = not waiter.done()
+            if stopped:
+                await self._terminate(proc, waiter, ctx.task.graceful_stop)
+            await pumps
+        finally:
+            stopper.cancel()
+            if proc.returncode is None:
+                _signal_group(proc, signal.SIGKILL)
+                await proc.wait()
+        code = proc.returncode if proc.returncode is not None else -1
+        if stopped:
+            return Outcome(kind="canceled", exit_code=-1)
+        if code == 0:
+            return Outcome(kind="completed", output=b"null", exit_code=0)
+        if code == NOT_FOUND:
+            return Outcome(kind="start_failed", exit_code=code, retryable=False,
+                           error={"message": "command not found (exit 127)", "name": "StartFailed"})  # fmt: skip
+        return Outcome(kind="failed", exit_code=code, error={"message": f"exit code {code}", "name": "ExitCode"})
+
+    async def _terminate(self, proc: asyncio.subprocess.Process, waiter: asyncio.Future[int], grace: float) -> None:
+        _signal_group(proc, signal.SIGTERM)
+        try:
+            await asyncio.wait_for(asyncio.shield(waiter), grace)
+        except TimeoutError:
+            _signal_group(proc, signal.SIGKILL)
+            await waiter

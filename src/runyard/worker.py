@@ -1,0 +1,278 @@
+"""The worker: claims runs in batches, executes each attempt under a lease, reports outcomes to the store.
+
+- Claims up to its free slots at once; sleeps on the in-process wake-up signal (or a short poll, which covers
+  triggers made by other processes) when nothing is due.
+- One heartbeat write per period extends the leases of all its live attempts; attempts the store says it no
+  longer owns (canceled elsewhere, reaped after a stall) are stopped at once.
+- Outcomes are written with conditional store operations: a worker that lost its lease cannot overwrite a run.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
+
+from runyard.events import EventBus
+from runyard.executors import executor_for
+from runyard.executors.base import ExecutionContext, Outcome
+from runyard.ids import new_ulid, now_us
+from runyard.models import Attempt, AttemptStatus, Claimed, EndReason, Run, RunStatus, TaskDef
+from runyard.retry import next_retry_delay
+from runyard.settings import Settings
+from runyard.store.base import ClaimParams, CompleteParams, FailParams, Store
+from runyard.tasks import TaskRegistry
+
+log = logging.getLogger("runyard.worker")
+T = TypeVar("T")
+LOG_FLUSH_LINES = 256
+LOG_FLUSH_SECONDS = 0.1
+
+
+class LogBuffer:
+    """Collects an attempt's output lines and appends them to the store in order, in batches."""
+
+    def __init__(self, store: Store, run_id: str, attempt: int) -> None:
+        self.store = store
+        self.run_id = run_id
+        self.attempt = attempt
+        self._lines: list[tuple[str, str]] = []
+        self._timer: asyncio.Task[None] | None = None
+
+    async def __call__(self, stream: str, text: str) -> None:
+        self._lines.append((stream, text))
+        if len(self._lines) >= LOG_FLUSH_LINES:
+            await self.flush()
+        elif self._timer is None:
+            self._timer = asyncio.create_task(self._flush_later())
+
+    async def _flush_later(self) -> None:
+        await asyncio.sleep(LOG_FLUSH_SECONDS)
+        self._timer = None
+        await self.flush()
+
+    async def flush(self) -> None:
+        lines, self._lines = self._lines, []
+        if lines:
+            await self.store.append_logs(self.run_id, self.attempt, lines)
+
+    async def close(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        await self.flush()
+
+
+@dataclass
+class LiveAttempt:
+    run: Run
+    attempt: Attempt
+    stop: asyncio.Event = field(default_factory=asyncio.Event)
+    reason: str | None = None  # why it was stopped: canceled | timeout | lost | shutdown
+
+    def stop_for(self, reason: str) -> None:
+        if self.reason is None:
+            self.reason = reason
+        self.stop.set()
+
+
+class Worker:
+    def __init__(
+        self,
+        store: Store,
+        tasks: TaskRegistry,
+        events: EventBus,
+        settings: Settings,
+        worker_id: str | None = None,
+        concurrency: int | None = None,
+    ) -> None:
+        self.store = store
+        self.tasks = tasks
+        self.events = events
+        self.settings = settings
+        self.id = worker_id or f"{socket.gethostname()}:{os.getpid()}:{new_ulid()[-6:]}"
+        self.concurrency = concurrency or settings.worker_concurrency
+        self.live: dict[str, LiveAttempt] = {}  # by attempt id
+        self._runs: set[asyncio.Task[None]] = set()
+        self._loops: list[asyncio.Task[None]] = []
+        self._slot_freed = asyncio.Event()
+        self._unsubscribe: Callable[[], None] | None = None
+
+    # -- lifecycle ---------------------------------------------------------------------------------
+    async def start(self) -> None:
+        self._unsubscribe = self.events.on_cancel(self._on_cancel)
+        self._loops = [
+            asyncio.create_task(self._claim_loop(), name="runyard-claim"),
+            asyncio.create_task(self._heartbeat_loop(), name="runyard-heartbeat"),
+        ]
+
+    async def stop(self, grace: float | None = None) -> None:
+        """Stop claiming, let running attempts finish for `grace` seconds, then stop them. Runs still
+        executing are left to their leases: the maintainer crashes and retries them after expiry."""
+        for task in self._loops[:1]:
+            task.cancel()
+        if self._runs:
+            await asyncio.wait(set(self._runs), timeout=self.settings.lease_s / 3 if grace is None else grace)
+        for live in list(self.live.values()):
+            live.stop_for("shutdown")
+        if self._runs:
+            await asyncio.wait(set(self._runs), timeout=10)
+        for task in self._loops:
+            task.cancel()
+        for task in self._loops:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        if self._unsubscribe is not None:
+            self._unsubscribe()
+
+    async def drain(self, timeout: float = 30.0) -> None:
+        """Wait until no attempt is running (tests)."""
+        deadline = asyncio.get_running_loop().time() + timeout
+        while self._runs and asyncio.get_running_loop().time() < deadline:
+            await asyncio.wait(set(self._runs), timeout=0.05)
+
+    def _on_cancel(self, run_id: str) -> None:
+        for live in self.live.values():
+            if live.run.id == run_id:
+                live.stop_for("canceled")
+
+    # -- loops ------------------------------------------------------------------------------------
+    async def _claim_loop(self) -> None:
+        names = self.tasks.names()
+        while True:
+            free = self.concurrency - len(self.live)
+            if free <= 0:
+                self._slot_freed.clear()
+                await self._slot_freed.wait()
+                continue
+            try:
+                claimed = await self.store.claim_batch(
+                    ClaimParams(worker_id=self.id, limit=free, lease_s=self.settings.lease_s, tasks=names)
+                )
+            except Exception:
+                log.exception("claim failed; retrying")
+                await asyncio.sleep(1.0)
+                continue
+            for item in claimed:
+                self._start(item)
+            if len(claimed) < free:
+                await self.events.work_available.wait(self.settings.poll_interval_s)
+
+    async def _heartbeat_loop(self) -> None:
+        period = max(0.05, self.settings.lease_s / 3)
+        while True:
+            await asyncio.sleep(period)
+            ids = list(self.live)
+            if not ids:
+                continue
+            try:
+                lost = await self.store.heartbeat(self.id, ids, self.settings.lease_s)
+            except Exception:
+                log.exception("heartbeat failed")
+                continue
+            for attempt_id in lost:
+                live = self.live.get(attempt_id)
+                if live is not None:
+                    live.stop_for("lost")
+
+    # -- one attempt --------------------------------------------------------------------------------
+    def _start(self, claimed: Claimed) -> None:
+        live = LiveAttempt(run=claimed.run, attempt=claimed.attempt)
+        self.live[claimed.attempt.id] = live
+        task = asyncio.create_task(self._execute(live), name=f"runyard-run-{claimed.run.id}")
+        self._runs.add(task)
+        task.add_done_callback(self._runs.discard)
+
+    async def _execute(self, live: LiveAttempt) -> None:
+        run, attempt = live.run, live.attempt
+        try:
+            self.events.publish("started", run)
+            task = self.tasks.get(run.task)
+            if task is None:  # claimed by name, so only if the registry changed under us
+                outcome = Outcome(kind="start_failed", error={"message": f"unknown task {run.task!r}"})
+            else:
+                outcome = await self._run_executor(live, task)
+            await self._report(live, task, outcome)
+        except Exception:
+            log.exception("attempt %s of run %s failed inside the worker", attempt.number, run.id)
+        finally:
+            self.live.pop(attempt.id, None)
+            self._slot_freed.set()
+            self.events.work_available.set()  # its queue slot may free another run
+
+    async def _run_executor(self, live: LiveAttempt, task: TaskDef) -> Outcome:
+        run = live.run
+        logs = LogBuffer(self.store, run.id, live.attempt.number)
+        timer = None
+        if run.max_duration_s:
+            timer = asyncio.get_running_loop().call_later(run.max_duration_s, live.stop_for, "timeout")
+        ctx = ExecutionContext(run=run, task=task, attempt_number=live.attempt.number, log=logs, stop=live.stop)
+        try:
+            return await executor_for(task).execute(ctx)
+        except Exception as exc:
+            from runyard.executors.python import error_of
+
+            return Outcome(kind="failed", error=error_of(exc))
+        finally:
+            if timer is not None:
+                timer.cancel()
+            with contextlib.suppress(Exception):
+                await logs.close()
+
+    async def _report(self, live: LiveAttempt, task: TaskDef | None, outcome: Outcome) -> None:
+        run, attempt = live.run, live.attempt
+        if live.reason in ("canceled", "lost", "shutdown"):
+            return  # the store already ended (or will reap) this attempt; nothing of ours to write
+        if live.reason == "timeout":
+            message = f"the run exceeded its maximum duration of {run.max_duration_s:g}s"
+            params = FailParams(
+                attempt_id=attempt.id, error={"message": message, "name": "MAX_DURATION_EXCEEDED"},
+                attempt_status=AttemptStatus.TIMED_OUT, run_status=RunStatus.TIMED_OUT,
+                end_reason=EndReason.TIMEOUT, exit_code=-1,
+            )  # fmt: skip
+            await self._persist(lambda: self.store.fail_attempt(params))
+            await self._announce(run.id, "timed_out")
+            return
+        if outcome.kind == "completed":
+            done = CompleteParams(attempt_id=attempt.id, output=outcome.output, exit_code=outcome.exit_code)
+            await self._persist(lambda: self.store.complete_attempt(done))
+            await self._announce(run.id, "completed")
+            return
+        start_failed = outcome.kind == "start_failed"
+        error = outcome.error or {"message": f"the attempt ended: {outcome.kind}"}
+        retry_at = None
+        if outcome.retryable and not start_failed and attempt.number < run.max_attempts and task is not None:
+            retry_at = now_us() + int(next_retry_delay(task.retry, attempt.number) * 1_000_000)
+        failed = FailParams(
+            attempt_id=attempt.id, error=error, exit_code=outcome.exit_code, retry_at=retry_at,
+            end_reason=EndReason.START_FAILED if start_failed else EndReason.FAILED,
+        )  # fmt: skip
+        await self._persist(lambda: self.store.fail_attempt(failed))
+        await self._announce(run.id, "retrying" if retry_at else "failed")
+
+    async def _announce(self, run_id: str, kind: str) -> None:
+        run = await self.store.get_run(run_id)
+        if run is not None:
+            self.events.publish(kind, run)
+
+    async def _persist(self, write: Callable[[], Awaitable[T]]) -> T | None:
+        """A store write that must not be lost to a passing error: retried with backoff while the lease
+        lasts. If it never lands, the lease expires and the maintainer retries the run."""
+        delay = 0.1
+        for _ in range(6):
+            try:
+                return await write()
+            except Exception:
+                log.exception("store write failed; retrying in %.1fs", delay)
+                await asyncio.sleep(delay)
+                delay *= 2
+        return None
+
+
+def describe(worker: Worker) -> dict[str, Any]:
+    return {"id": worker.id, "concurrency": worker.concurrency, "running": len(worker.live)}
