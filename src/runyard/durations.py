@@ -33,3 +33,21 @@ def parse_duration(value: str | int | float) -> float:
             f"cannot parse duration {value!r}: use a number of seconds or units like 30s, 15m, 1h42m, 2d, 2w"
         )
     return sum(float(n) * _UNITS[unit] for n, unit in _PART.findall(text))
+
+
+def parse_time_us(value: str | int | float) -> int:
+    """An absolute time: ISO 8601 / RFC 3339 (naive means UTC) or epoch milliseconds; microseconds UTC."""
+    from datetime import UTC, datetime
+
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return int(value * 1000)
+    text = str(value).strip()
+    if text.isdigit():
+        return int(text) * 1000
+    try:
+        dt = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"cannot parse time {value!r}: use an ISO 8601 date-time or epoch milliseconds") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return int(dt.timestamp() * 1_000_000)

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import contextlib
+import os
 from pathlib import Path
 
-from runyard.worker import Worker
-
 from runyard.events import EventBus
+from runyard.keys import ensure_admin_key, ensure_key
 from runyard.scheduler import Maintainer
 from runyard.service import Service
 from runyard.settings import Settings
 from runyard.store.base import Store
 from runyard.tasks import TaskRegistry
+from runyard.worker import Worker
 
 
 def open_store(database: str) -> Store:
@@ -39,9 +40,14 @@ class Runtime:
         run_worker = settings.embedded_worker if with_worker is None else with_worker
         self.worker: Worker | None = Worker(self.store, self.tasks, self.events, settings) if run_worker else None
         self.maintainer = Maintainer(self.store, self.events, settings)
+        self.new_admin_key: str | None = None  # set on the first start, printed once by the server
 
     async def start(self) -> None:
         await self.store.open()
+        seeded = os.environ.get("RUNYARD_API_KEY")
+        if seeded:
+            await ensure_key(self.store, seeded, "RUNYARD_API_KEY")
+        self.new_admin_key = await ensure_admin_key(self.store, Path(self.settings.data_dir))
         for task in self.tasks:
             if task.concurrency_limit is not None:
                 await self.store.upsert_queue(task.queue_name, task.concurrency_limit)

@@ -6,6 +6,8 @@ format into `TriggerRequest`s and render `Run`s back; the rules live here and in
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from typing import Any
 
 import msgspec
@@ -141,6 +143,28 @@ class Service:
         if run is None:
             raise NotFoundError("run not found")
         return run
+
+    async def wait(self, run_id: str, timeout: float) -> Run:
+        """The run once it has ended, or as it is when `timeout` seconds have passed."""
+        ended = asyncio.Event()
+
+        def on_event(kind: str, run: Run) -> None:
+            if run.id == run_id:
+                ended.set()
+
+        unsubscribe = self.events.subscribe(on_event)
+        try:
+            deadline = asyncio.get_running_loop().time() + timeout
+            while True:
+                run = await self.get_run(run_id)
+                remaining = deadline - asyncio.get_running_loop().time()
+                if run.is_final or remaining <= 0:
+                    return run
+                ended.clear()
+                with contextlib.suppress(TimeoutError):  # events cover this process; polls cover others
+                    await asyncio.wait_for(ended.wait(), min(remaining, 0.25))
+        finally:
+            unsubscribe()
 
     async def list_runs(self, params: ListRunsParams) -> RunPage:
         return await self.store.list_runs(params)

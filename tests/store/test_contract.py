@@ -434,3 +434,18 @@ async def test_queues_are_listed(store: Store) -> None:
     await store.upsert_queue("b", 2)
     await store.upsert_queue("a", None)
     assert [(q.name, q.concurrency_limit) for q in await store.list_queues()] == [("a", None), ("b", 2)]
+
+
+async def test_count_runs_uses_the_same_filters(store: Store) -> None:
+    for task in ["a", "a", "b"]:
+        await store.enqueue(params(task=task))
+    assert await store.count_runs(ListRunsParams()) == 3
+    assert await store.count_runs(ListRunsParams(tasks=["a"])) == 2
+    assert await store.count_runs(ListRunsParams(statuses=[RunStatus.FAILED])) == 0
+
+
+async def test_last_log_seq(store: Store) -> None:
+    run = (await store.enqueue(params())).run
+    assert await store.last_log_seq(run.id) == 0
+    await store.append_logs(run.id, 1, [("stdout", "a"), ("stdout", "b")])
+    assert await store.last_log_seq(run.id) == 2

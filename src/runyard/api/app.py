@@ -1,3 +1,95 @@
-"""The ASGI application: every dialect's routes, auth, body limits, docs."""
+"""The ASGI application: every dialect's endpoints, auth, errors in each dialect's shape, docs."""
 
 from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+from importlib.metadata import PackageNotFoundError, version
+
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+
+from runyard.api import native, runwisp, trigger_dev
+from runyard.api.auth import AuthMiddleware
+from runyard.api.common import ApiError, Endpoint, Handler, error_for_path, json_response
+from runyard.api.openapi import build_openapi, docs_html
+from runyard.errors import RunyardError
+from runyard.runtime import Runtime
+
+log = logging.getLogger("runyard.api")
+
+
+def _version() -> str:
+    try:
+        return version("runyard")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0"
+
+
+def guarded(handler: Handler) -> Handler:
+    """Render every error in the dialect shape of the request's path; bad input never becomes a 5xx."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await handler(request)
+        except ApiError as exc:
+            return error_for_path(request.url.path, exc.status, exc.message, exc.errors)
+        except RunyardError as exc:
+            return error_for_path(request.url.path, exc.status, exc.message)
+
+    endpoint.__name__ = handler.__name__
+    return endpoint
+
+
+def all_endpoints() -> list[Endpoint]:
+    return [*native.ENDPOINTS, *runwisp.ENDPOINTS, *trigger_dev.ENDPOINTS]
+
+
+def create_app(runtime: Runtime) -> Starlette:
+    endpoints = all_endpoints()
+    document = build_openapi(endpoints, _version())
+
+    async def openapi(request: Request) -> Response:
+        return json_response(document)
+
+    async def docs(request: Request) -> Response:
+        return HTMLResponse(docs_html(document))
+
+    routes = [Route(ep.path, guarded(ep.handler), methods=[ep.method]) for ep in endpoints]
+    routes += [Route("/openapi.json", openapi, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
+        response = error_for_path(request.url.path, exc.status_code, message)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        return error_for_path(request.url.path, 500, "internal server error")
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await runtime.start()
+        try:
+            yield
+        finally:
+            await runtime.stop()
+
+    app = Starlette(
+        routes=routes,
+        middleware=[Middleware(AuthMiddleware, store=runtime.store)],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+    app.state.service = runtime.service
+    app.state.runtime = runtime
+    app.state.max_body_bytes = runtime.settings.max_body_bytes
+    return app

@@ -210,6 +210,10 @@ class Store(abc.ABC):
     async def list_runs(self, params: ListRunsParams) -> RunPage: ...
 
     @abc.abstractmethod
+    async def count_runs(self, params: ListRunsParams) -> int:
+        """How many runs match the filters of `params` (cursors and limit are ignored)."""
+
+    @abc.abstractmethod
     async def list_attempts(self, run_id: str) -> list[Attempt]: ...
 
     @abc.abstractmethod
@@ -236,6 +240,10 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def read_logs(self, run_id: str, after_seq: int = 0, limit: int = 1000) -> list[LogLine]: ...
+
+    @abc.abstractmethod
+    async def last_log_seq(self, run_id: str) -> int:
+        """The number of the run's last log line (0: none yet)."""
 
     # -- batches ------------------------------------------------------------------------------
     @abc.abstractmethod

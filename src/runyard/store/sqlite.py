@@ -60,6 +60,15 @@ def _statements(sql: str) -> list[str]:
     return out
 
 
+def _filters(params: ListRunsParams) -> dict[str, Any]:
+    return {
+        "statuses": _json_list(params.statuses), "tasks": _json_list(params.tasks),
+        "queues": _json_list(params.queues), "triggered_by": _json_list(params.triggered_by),
+        "tags": _json_list(params.tags), "batch_id": params.batch_id,
+        "created_from": params.created_from, "created_to": params.created_to,
+    }  # fmt: skip
+
+
 def migrate(conn: sqlite3.Connection) -> int:
     """Apply every migration not yet applied, under the write lock (safe with several processes)."""
     conn.execute("BEGIN IMMEDIATE")
@@ -373,13 +382,7 @@ class SqliteStore(Store):
 
     async def list_runs(self, params: ListRunsParams) -> RunPage:
         limit = max(1, min(params.limit, 1000))
-        args = {
-            "after": params.after, "before": params.before, "statuses": _json_list(params.statuses),
-            "tasks": _json_list(params.tasks), "queues": _json_list(params.queues),
-            "triggered_by": _json_list(params.triggered_by), "tags": _json_list(params.tags),
-            "batch_id": params.batch_id, "created_from": params.created_from, "created_to": params.created_to,
-            "limit": limit + 1,
-        }  # fmt: skip
+        args = {**_filters(params), "after": params.after, "before": params.before, "limit": limit + 1}
         backwards = params.before is not None and params.after is None
         found = await self._read(lambda c: _all(c, "list_runs_asc" if backwards else "list_runs_desc", args))
         runs = [rows.run_from_row(r) for r in found[:limit]]
@@ -396,6 +399,11 @@ class SqliteStore(Store):
             next_cursor=runs[-1].id if runs and more else None,
             prev_cursor=runs[0].id if runs and params.after is not None else None,
         )
+
+    async def count_runs(self, params: ListRunsParams) -> int:
+        args = _filters(params)
+        row = await self._read(lambda c: _one(c, "count_runs", args))
+        return 0 if row is None else int(row["n"])
 
     async def list_attempts(self, run_id: str) -> list[Attempt]:
         found = await self._read(lambda c: _all(c, "attempts_of_run", {"run_id": run_id}))
@@ -446,6 +454,10 @@ class SqliteStore(Store):
             )
 
         await self._write(op)
+
+    async def last_log_seq(self, run_id: str) -> int:
+        row = await self._read(lambda c: _one(c, "last_log_seq", {"run_id": run_id}))
+        return 0 if row is None else int(row["seq"])
 
     async def read_logs(self, run_id: str, after_seq: int = 0, limit: int = 1000) -> list[LogLine]:
         args = {"run_id": run_id, "after_seq": after_seq, "limit": limit}

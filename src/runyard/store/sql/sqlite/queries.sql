@@ -212,6 +212,18 @@ WHERE (:before IS NULL OR id > :before)
 ORDER BY id ASC
 LIMIT :limit;
 
+-- name: count_runs
+SELECT COUNT(*) AS n FROM runs
+WHERE (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
+  AND (:triggered_by IS NULL OR triggered_by IN (SELECT value FROM json_each(:triggered_by)))
+  AND (:tags IS NULL OR EXISTS (
+        SELECT 1 FROM json_each(runs.tags) t WHERE t.value IN (SELECT value FROM json_each(:tags))))
+  AND (:batch_id IS NULL OR batch_id = :batch_id)
+  AND (:created_from IS NULL OR created_at >= :created_from)
+  AND (:created_to IS NULL OR created_at <= :created_to);
+
 -- name: attempts_of_run
 SELECT * FROM attempts WHERE run_id = :run_id ORDER BY number;
 

@@ -1,0 +1,132 @@
+"""What every dialect's routes share: the endpoint registry, JSON responses, bodies with a size limit,
+and errors rendered in the shape of the dialect that owns the path."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from runyard.errors import PayloadTooLarge, RunyardError
+
+Handler = Callable[[Request], Awaitable[Response]]
+_encoder = msgspec.json.Encoder()
+
+TITLES = {
+    400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found", 405: "Method Not Allowed",
+    409: "Conflict", 413: "Request Entity Too Large", 422: "Unprocessable Entity", 429: "Too Many Requests",
+    500: "Internal Server Error",
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class Endpoint:
+    """One route, and everything its OpenAPI operation says (the document is built from these)."""
+
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: Any = None  # msgspec type of the JSON body
+    response: Any = None  # msgspec type of the success body
+    status: int = 200
+    auth: bool = True
+    query: dict[str, str] = field(default_factory=dict)  # name -> description
+    content_type: str = "application/json"
+
+
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
+    return Response(_encoder.encode(value), status_code=status, media_type="application/json", headers=headers)
+
+
+class ProblemDetail(msgspec.Struct, kw_only=True):
+    location: str | None = None
+    message: str
+    value: Any = msgspec.UNSET
+
+
+class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """application/problem+json (RFC 9457), as RunWisp and the native API answer errors."""
+
+    schema: str | None = msgspec.field(default=None, name="$schema")
+    type: str = "about:blank"
+    title: str
+    status: int
+    detail: str
+    errors: list[ProblemDetail] | None = None
+
+
+class TriggerDevError(msgspec.Struct):
+    """Trigger.dev's error body: the SDK reads `error` as the message."""
+
+    error: str
+
+
+def problem(status: int, detail: str, errors: list[ProblemDetail] | None = None) -> Response:
+    body = Problem(title=TITLES.get(status, "Error"), status=status, detail=detail, errors=errors)
+    return Response(_encoder.encode(body), status_code=status, media_type="application/problem+json")
+
+
+def is_trigger_dev_path(path: str) -> bool:
+    return path.startswith(("/api/v1/", "/api/v2/", "/api/v3/"))
+
+
+def error_for_path(path: str, status: int, message: str, errors: list[ProblemDetail] | None = None) -> Response:
+    """An error in the shape of the dialect that owns `path`."""
+    if is_trigger_dev_path(path):
+        return json_response(TriggerDevError(error=message), status)
+    return problem(status, message, errors)
+
+
+class ApiError(Exception):
+    """Raised by handlers; rendered by the app in the path's dialect shape."""
+
+    def __init__(self, status: int, message: str, errors: list[ProblemDetail] | None = None) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+        self.errors = errors
+
+
+def from_engine(exc: RunyardError) -> ApiError:
+    return ApiError(exc.status, exc.message)
+
+
+async def read_body(request: Request) -> bytes:
+    """The request body, refusing (413) anything larger than the server's limit without buffering it."""
+    limit: int = request.app.state.max_body_bytes
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        raise from_engine(PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes"))
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise from_engine(PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes"))
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+def decode_body(raw: bytes, type_: type[Any], *, where: str = "body") -> Any:
+    """Decode a JSON body into `type_`; an empty body is `{}`. Bad JSON -> 400, wrong shape -> 422."""
+    if not raw.strip():
+        raw = b"{}"
+    try:
+        return msgspec.json.decode(raw, type=type_)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        location = where
+        if " - at `$." in message:
+            message, _, path = message.partition(" - at `$.")
+            location = f"{where}.{path.rstrip('`')}"
+        raise ApiError(422, message, [ProblemDetail(location=location, message=message)]) from None
+    except msgspec.DecodeError as exc:
+        raise ApiError(
+            400, f"the body is not valid JSON: {exc}", [ProblemDetail(location=where, message=str(exc))]
+        ) from None

@@ -1,0 +1,82 @@
+"""The OpenAPI 3.1 document, generated from the endpoint registry and its msgspec types."""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+
+from runyard.api.common import Endpoint, Problem, TriggerDevError, is_trigger_dev_path
+
+_PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
+
+
+def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
+    types: list[Any] = [Problem, TriggerDevError]
+    for ep in endpoints:
+        for t in (ep.body, ep.response):
+            if t is not None and t not in types:
+                types.append(t)
+    schemas, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
+    by_type = dict(zip(types, schemas, strict=True))
+    paths: dict[str, dict[str, Any]] = {}
+    for ep in endpoints:
+        path = _PARAM.sub(r"{\1}", ep.path)
+        error_schema = by_type[TriggerDevError] if is_trigger_dev_path(ep.path) else by_type[Problem]
+        error_type = "application/json" if is_trigger_dev_path(ep.path) else "application/problem+json"
+        success: dict[str, Any] = {"description": "Success"}
+        if ep.response is not None:
+            success["content"] = {ep.content_type: {"schema": by_type[ep.response]}}
+        op: dict[str, Any] = {
+            "summary": ep.summary,
+            "operationId": f"{ep.method.lower()}_{ep.handler.__name__}",
+            "tags": [ep.tag],
+            "responses": {
+                str(ep.status): success,
+                "default": {"description": "Error", "content": {error_type: {"schema": error_schema}}},
+            },
+        }
+        params = [
+            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            for name in _PARAM.findall(ep.path)
+        ]
+        params += [
+            {"name": name, "in": "query", "required": False, "description": desc, "schema": {"type": "string"}}
+            for name, desc in ep.query.items()
+        ]
+        if params:
+            op["parameters"] = params
+        if ep.body is not None:
+            op["requestBody"] = {"required": False, "content": {"application/json": {"schema": by_type[ep.body]}}}
+        if ep.auth:
+            op["security"] = [{"bearer": []}, {"apiKey": []}]
+        paths.setdefault(path, {})[ep.method.lower()] = op
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "runyard", "version": version},
+        "paths": paths,
+        "components": {
+            "schemas": components,
+            "securitySchemes": {
+                "bearer": {"type": "http", "scheme": "bearer"},
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+            },
+        },
+    }
+
+
+def docs_html(document: dict[str, Any]) -> str:
+    """A dependency-free page listing every operation of the document."""
+    rows = []
+    for path, ops in document["paths"].items():
+        for method, op in ops.items():
+            lock = "" if op.get("security") else " (no auth)"
+            rows.append(f"<tr><td><code>{method.upper()}</code></td><td><code>{path}</code></td>"
+                        f"<td>{op['summary']}{lock}</td></tr>")  # fmt: skip
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>runyard API</title>"
+        "<style>body{font-family:system-ui;margin:2rem}td{padding:.2rem .8rem}</style></head><body>"
+        "<h1>runyard API</h1><p>Machine-readable: <a href='/openapi.json'>/openapi.json</a></p>"
+        f"<table>{''.join(rows)}</table></body></html>"
+    )

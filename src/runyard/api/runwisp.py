@@ -1,0 +1,386 @@
+"""The RunWisp dialect: `POST /api/tasks/{taskName}/run` and the read side a RunWisp user has.
+
+Contract: the Run object in snake_case (optional fields left out, never null), problem+json errors.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import PlainTextResponse, Response
+
+from runyard.api.common import ApiError, Endpoint, Problem, ProblemDetail, json_response, read_body
+from runyard.durations import parse_time_us
+from runyard.errors import NotFoundError
+from runyard.ids import is_ulid, us_to_rfc3339
+from runyard.models import FINAL_STATUSES, PENDING_STATUSES, Run, RunStatus, TaskDef, TriggeredBy
+from runyard.service import Service, TriggerRequest
+from runyard.settings import validate_task_name
+from runyard.store.base import ListRunsParams
+
+TASK_NAME = re.compile(r"^[a-zA-Z0-9._:-]+$")
+WAIT_DEFAULT_S = 120
+
+
+class RunWispRun(msgspec.Struct, kw_only=True, omit_defaults=True):
+    schema: str | None = msgspec.field(default=None, name="$schema")
+    created_at: str
+    end_at: str | None = None
+    end_reason: str | None = None
+    exit_code: int
+    external_execution_id: str | None = None
+    id: str
+    replica_index: int
+    retry_attempt: int
+    retry_of_run_id: str | None = None
+    start_at: str | None = None
+    status: str
+    task_name: str
+    triggered_by: str
+
+
+class TriggerRunBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    params: dict[str, str | None] | None = None
+
+
+class RunList(msgspec.Struct, kw_only=True):
+    items: list[RunWispRun]
+    total: int
+
+
+class RunWispTask(msgspec.Struct, kw_only=True, omit_defaults=True):
+    name: str
+    kind: str
+    description: str = ""
+    run: str | None = None
+    queue: str
+    max_concurrent: int | None = None
+    retry_attempts: int
+    timeout: int | None = None  # nanoseconds, as RunWisp reports durations
+    graceful_stop: int
+    manual_trigger: bool = True
+
+
+class TaskList(msgspec.Struct, kw_only=True):
+    items: list[RunWispTask]
+
+
+class RunWispLogLine(msgspec.Struct, kw_only=True):
+    n: int
+    ts: int
+    stream: str
+    text: str
+
+
+class LogPage(msgspec.Struct, kw_only=True):
+    lines: list[RunWispLogLine]
+    firstAvailable: int
+    totalLines: int
+    truncated: bool
+    finalized: bool
+
+
+PHASE = {RunStatus.DELAYED: "pending", RunStatus.QUEUED: "pending", RunStatus.EXECUTING: "running"}
+END_REASON_STATUSES: dict[str, list[RunStatus]] = {
+    "success": [RunStatus.COMPLETED],
+    "failed": [RunStatus.FAILED],
+    "start_failed": [RunStatus.FAILED],
+    "stopped": [RunStatus.CANCELED],
+    "timeout": [RunStatus.TIMED_OUT],
+    "crashed": [RunStatus.CRASHED, RunStatus.SYSTEM_FAILURE],
+    "missed": [RunStatus.EXPIRED],
+    "pending": sorted(PENDING_STATUSES),
+    "running": [RunStatus.EXECUTING],
+    "ended": sorted(FINAL_STATUSES),
+}
+DEFAULT_END_REASON = {
+    RunStatus.COMPLETED: "success", RunStatus.FAILED: "failed", RunStatus.CANCELED: "stopped",
+    RunStatus.TIMED_OUT: "timeout", RunStatus.CRASHED: "crashed", RunStatus.EXPIRED: "missed",
+    RunStatus.SYSTEM_FAILURE: "crashed",
+}  # fmt: skip
+
+
+def render_run(run: Run, base_url: str | None = None) -> RunWispRun:
+    ended = run.is_final
+    end_reason = None
+    if ended:
+        end_reason = run.end_reason.value if run.end_reason else DEFAULT_END_REASON[run.status]
+        if end_reason == "system_failure":
+            end_reason = "crashed"
+    return RunWispRun(
+        schema=f"{base_url}/schemas/Run.json" if base_url else None,
+        created_at=us_to_rfc3339(run.created_at),
+        end_at=us_to_rfc3339(run.ended_at) if ended and run.ended_at else None,
+        end_reason=end_reason,
+        exit_code=run.exit_code if run.exit_code is not None else (-1 if ended else 0),
+        id=run.id,
+        replica_index=0,
+        retry_attempt=max(0, run.attempt_count - 1),
+        start_at=us_to_rfc3339(run.started_at) if run.started_at else None,
+        status="ended" if ended else PHASE[run.status],
+        task_name=run.task,
+        triggered_by=run.triggered_by.value,
+    )
+
+
+def render_task(task: TaskDef) -> RunWispTask:
+    return RunWispTask(
+        name=task.name,
+        kind=task.kind,
+        description=task.description,
+        run=str(task.config["command"]) if task.kind == "shell" else None,
+        queue=task.queue_name,
+        max_concurrent=task.concurrency_limit,
+        retry_attempts=task.retry.max_attempts - 1,
+        timeout=int(task.timeout * 1e9) if task.timeout is not None else None,
+        graceful_stop=int(task.graceful_stop * 1e9),
+    )
+
+
+def _invalid(location: str, message: str, value: Any = msgspec.UNSET, status: int = 422) -> ApiError:
+    return ApiError(status, "validation failed", [ProblemDetail(location=location, message=message, value=value)])
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _base(request: Request) -> str:
+    return str(request.base_url).rstrip("/")
+
+
+def _run_id(request: Request) -> str:
+    run_id = str(request.path_params["runId"])
+    if not is_ulid(run_id.upper()):
+        raise _invalid("path.runId", "expected a run id (26 characters, Crockford base32)", run_id)
+    return run_id.upper()
+
+
+def _bool_query(request: Request, name: str) -> bool:
+    raw = request.query_params.get(name)
+    if raw is None or raw == "":
+        return False
+    if raw.lower() in ("true", "1"):
+        return True
+    if raw.lower() in ("false", "0"):
+        return False
+    raise _invalid(f"query.{name}", "expected a boolean (true or false)", raw)
+
+
+def _int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise _invalid(f"query.{name}", "expected an integer", raw) from None
+    if not low <= value <= high:
+        raise _invalid(f"query.{name}", f"expected an integer from {low} to {high}", value)
+    return value
+
+
+async def trigger_run(request: Request) -> Response:
+    name = str(request.path_params["taskName"])
+    problem_text = validate_task_name(name)
+    if problem_text:
+        raise _invalid("path.taskName", problem_text, name)
+    wait = _bool_query(request, "wait")
+    wait_timeout = _int_query(request, "waitTimeout", WAIT_DEFAULT_S, 1, 240)
+    via = request.query_params.get("via", "")
+    if via not in ("", "ui", "cli"):
+        raise _invalid("query.via", "expected one of: ui, cli", via)
+    raw = await read_body(request)
+    if raw.strip():
+        try:
+            body = msgspec.json.decode(raw)
+        except msgspec.DecodeError as exc:
+            raise _invalid("body", f"the body is not valid JSON: {exc}", status=400) from None
+        if not isinstance(body, dict):
+            raise _invalid("body", "expected a JSON object")
+        for key in body:
+            if key != "params":
+                raise ApiError(
+                    422,
+                    "unexpected property",
+                    [ProblemDetail(location=f"body.{key}", message="unexpected property", value=body[key])],
+                )
+        params = body.get("params")
+        if params is not None and not isinstance(params, dict):
+            raise _invalid("body.params", "expected an object of parameter values", params)
+        if params:
+            raise ApiError(400, f'invalid parameters: unknown parameter "{next(iter(params))}"')
+    service = _service(request)
+    if service.tasks.get(name) is None:
+        raise ApiError(404, "task not found")
+    triggered_by = TriggeredBy(via) if via else TriggeredBy.API
+    result = await service.trigger(TriggerRequest(task=name, triggered_by=triggered_by))
+    run = result.run
+    if wait:
+        run = await service.wait(run.id, wait_timeout)
+    return json_response(render_run(run, _base(request)), 201)
+
+
+def _list_params(request: Request) -> tuple[ListRunsParams, int]:
+    q = request.query_params
+    limit = _int_query(request, "limit", 50, 1, 1000)
+    offset = _int_query(request, "offset", 0, 0, 100_000)
+    statuses: list[RunStatus] | None = None
+    if q.get("status"):
+        wanted = [s.strip() for s in q["status"].split(",") if s.strip()]
+        statuses = sorted({st for w in wanted for st in END_REASON_STATUSES.get(w, [])})
+        if not statuses:
+            statuses = []  # unknown values give an empty list, as RunWisp does
+    triggered = None
+    if q.get("triggeredBy"):
+        triggered = [TriggeredBy(t) for t in q["triggeredBy"].split(",") if t in TriggeredBy._value2member_map_]
+    params = ListRunsParams(
+        limit=limit,
+        statuses=statuses,
+        tasks=[q["taskName"]] if q.get("taskName") else None,
+        triggered_by=triggered,
+        created_from=_time_query(request, "createdAfter"),
+        created_to=_time_query(request, "createdBefore"),
+    )
+    return params, offset
+
+
+def _time_query(request: Request, name: str) -> int | None:
+    raw = request.query_params.get(name)
+    if not raw:
+        return None
+    try:
+        return parse_time_us(raw)
+    except ValueError as exc:
+        raise _invalid(f"query.{name}", str(exc), raw) from None
+
+
+async def list_runs(request: Request) -> Response:
+    params, offset = _list_params(request)
+    service = _service(request)
+    if params.statuses == []:
+        return json_response(RunList(items=[], total=0))
+    runs: list[Run] = []
+    want = offset + params.limit
+    cursor: str | None = None
+    while len(runs) < want:
+        page = await service.list_runs(msgspec.structs.replace(params, limit=min(1000, want - len(runs)), after=cursor))
+        runs.extend(page.runs)
+        if page.next_cursor is None:
+            break
+        cursor = page.next_cursor
+    total = await service.store.count_runs(params)
+    base = _base(request)
+    return json_response(RunList(items=[render_run(r, base) for r in runs[offset:want]], total=total))
+
+
+async def get_run(request: Request) -> Response:
+    try:
+        run = await _service(request).get_run(_run_id(request))
+    except NotFoundError:
+        raise ApiError(404, "run not found") from None
+    return json_response(render_run(run, _base(request)))
+
+
+async def stop_run(request: Request) -> Response:
+    service = _service(request)
+    try:
+        run = await service.get_run(_run_id(request))
+    except NotFoundError:
+        raise ApiError(404, "run not found") from None
+    if run.status is not RunStatus.EXECUTING:
+        raise ApiError(400, "run is not currently running")
+    await service.cancel(run.id)
+    return Response(status_code=204)
+
+
+async def run_log(request: Request) -> Response:
+    service = _service(request)
+    try:
+        run = await service.get_run(_run_id(request))
+    except NotFoundError:
+        raise ApiError(404, "record not found") from None
+    start = _int_query(request, "from", 1, 1, 2**62)
+    limit = _int_query(request, "limit", 1000, 1, 10_000)
+    lines = await service.logs(run.id, after_seq=start - 1, limit=limit)
+    total = await service.store.last_log_seq(run.id)
+    page = LogPage(
+        lines=[RunWispLogLine(n=ln.seq, ts=ln.ts * 1000, stream=ln.stream, text=ln.text) for ln in lines],
+        firstAvailable=1 if total else 0,
+        totalLines=total,
+        truncated=False,
+        finalized=run.is_final,
+    )
+    return json_response(page)
+
+
+async def run_log_raw(request: Request) -> Response:
+    service = _service(request)
+    try:
+        run = await service.get_run(_run_id(request))
+    except NotFoundError:
+        raise ApiError(404, "record not found") from None
+    chunks: list[str] = []
+    after = 0
+    while True:
+        lines = await service.logs(run.id, after_seq=after, limit=5000)
+        if not lines:
+            break
+        chunks.extend(ln.text + "\n" for ln in lines)
+        after = lines[-1].seq
+    return PlainTextResponse("".join(chunks))
+
+
+async def list_tasks(request: Request) -> Response:
+    return json_response(TaskList(items=[render_task(t) for t in _service(request).tasks]))
+
+
+async def get_task(request: Request) -> Response:
+    task = _service(request).tasks.get(str(request.path_params["name"]))
+    if task is None:
+        raise ApiError(404, "task not found")
+    return json_response(render_task(task))
+
+
+def standalone_schema(type_: Any, base: str) -> dict[str, Any]:
+    """A JSON Schema document for one msgspec type, with `$id` and the type's own definition at the top."""
+    schema = msgspec.json.schema(type_)
+    defs: dict[str, Any] = schema.pop("$defs", {})
+    name = schema.get("$ref", "").rsplit("/", 1)[-1]
+    top: dict[str, Any] = defs.pop(name, schema)
+    document = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": base, **top}
+    if defs:
+        document["$defs"] = defs
+    return document
+
+
+async def run_schema(request: Request) -> Response:
+    return json_response(standalone_schema(RunWispRun, f"{_base(request)}/schemas/Run.json"))
+
+
+async def error_schema(request: Request) -> Response:
+    return json_response(standalone_schema(Problem, f"{_base(request)}/schemas/ErrorModel.json"))
+
+
+ENDPOINTS = [
+    Endpoint("POST", "/api/tasks/{taskName}/run", trigger_run, "Trigger a new run", "runwisp", body=TriggerRunBody,
+             response=RunWispRun, status=201,
+             query={"wait": "block until the run ends", "waitTimeout": "1..240 s", "via": "ui | cli"}),
+    Endpoint("GET", "/api/runs", list_runs, "List runs, newest first", "runwisp", response=RunList,
+             query={"limit": "1..1000", "offset": "", "status": "phases or end reasons, comma-separated",
+                    "taskName": "", "triggeredBy": "", "createdAfter": "", "createdBefore": ""}),
+    Endpoint("GET", "/api/runs/{runId}", get_run, "Get a run", "runwisp", response=RunWispRun),
+    Endpoint("POST", "/api/runs/{runId}/stop", stop_run, "Stop a running run", "runwisp", status=204),
+    Endpoint("GET", "/api/runs/{runId}/log", run_log, "A run's log lines", "runwisp", response=LogPage,
+             query={"from": "first line number", "limit": ""}),
+    Endpoint("GET", "/api/runs/{runId}/log/raw", run_log_raw, "A run's log as text", "runwisp",
+             content_type="text/plain"),
+    Endpoint("GET", "/api/tasks", list_tasks, "List tasks", "runwisp", response=TaskList),
+    Endpoint("GET", "/api/tasks/{name}", get_task, "Get a task", "runwisp", response=RunWispTask),
+    Endpoint("GET", "/schemas/Run.json", run_schema, "JSON Schema of the Run object", "runwisp", auth=False),
+    Endpoint("GET", "/schemas/ErrorModel.json", error_schema, "JSON Schema of errors", "runwisp", auth=False),
+]  # fmt: skip
