@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from importlib.metadata import PackageNotFoundError, version
 
 from starlette.applications import Starlette
@@ -50,7 +50,7 @@ def all_endpoints() -> list[Endpoint]:
     return [*native.ENDPOINTS, *runwisp.ENDPOINTS, *trigger_dev.ENDPOINTS]
 
 
-def create_app(runtime: Runtime) -> Starlette:
+def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = None) -> Starlette:
     endpoints = all_endpoints()
     document = build_openapi(endpoints, _version())
 
@@ -78,6 +78,8 @@ def create_app(runtime: Runtime) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
+        if on_started is not None:
+            on_started(runtime)
         try:
             yield
         finally:

@@ -1,0 +1,341 @@
+"""The `runyard` command: server, worker, and a client for runs, logs, tasks and keys."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import os
+import signal
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from runyard.client import ApiError, Client
+from runyard.settings import ConfigError, Settings, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+out = Console()
+err = Console(stderr=True)
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"[red]error:[/red] {message}")
+    sys.exit(code)
+
+
+def _settings(config: str | None, **overrides: Any) -> Settings:
+    try:
+        return load_settings(Path(config) if config else None, **overrides)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+        raise  # unreachable
+
+
+@contextlib.contextmanager
+def _client(ctx: click.Context) -> Iterator[Client]:
+    url: str = ctx.obj["url"]
+    key = ctx.obj["api_key"]
+    if not key:
+        admin = Path(ctx.obj["data_dir"] or ".runyard") / "admin.key"
+        with contextlib.suppress(OSError):
+            key = admin.read_text().strip()
+    client = Client(url, key)
+    try:
+        yield client
+    except ApiError as exc:
+        if exc.status == 401:
+            fail("the API key was refused (set --api-key or RUNYARD_API_KEY)")
+        fail(exc.detail)
+    except Exception as exc:  # httpx transport errors
+        if type(exc).__name__ in ("ConnectError", "ConnectTimeout"):
+            fail(f"cannot reach runyard at {url}: is `runyard server` running?")
+        raise
+    finally:
+        client.close()
+
+
+@click.group()
+@click.option("--url", envvar="RUNYARD_URL", default="http://127.0.0.1:9477", show_default=True)
+@click.option("--api-key", envvar="RUNYARD_API_KEY", default=None, help="else <data dir>/admin.key")
+@click.option("--data-dir", envvar="RUNYARD_DATA_DIR", default=None, help="default: .runyard")
+@click.pass_context
+def cli(ctx: click.Context, url: str, api_key: str | None, data_dir: str | None) -> None:
+    """runyard: durable task runs behind the APIs of Trigger.dev and RunWisp."""
+    ctx.obj = {"url": url, "api_key": api_key, "data_dir": data_dir}
+
+
+# -- processes ------------------------------------------------------------------------------------------
+@cli.command()
+@click.option("--config", type=click.Path(dir_okay=False), default=None, help="runyard.toml")
+@click.option("--listen", default=None, help="HOST:PORT (default 127.0.0.1:9477)")
+@click.option("--database", default=None, help="sqlite:///path.db")
+@click.option("--no-worker", is_flag=True, help="serve the API only; run `runyard worker` elsewhere")
+@click.option("--access-log", is_flag=True)
+@click.pass_context
+def server(
+    ctx: click.Context, config: str | None, listen: str | None, database: str | None, no_worker: bool, access_log: bool
+) -> None:
+    """Serve the API, the maintenance loop and (by default) an embedded worker."""
+    import uvicorn
+
+    from runyard.api.app import create_app
+    from runyard.runtime import Runtime
+
+    settings = _settings(config, listen=listen, database=database, data_dir=ctx.obj["data_dir"])
+    sys.path.insert(0, os.getcwd())  # so `python = "examples.tasks:add"` resolves from where the server starts
+    runtime = Runtime(settings, with_worker=not no_worker)
+
+    def started(rt: Runtime) -> None:
+        if rt.new_admin_key:
+            err.print(f"[bold]admin API key[/bold] (shown once): {rt.new_admin_key}")
+            err.print(f"written to {Path(settings.data_dir) / 'admin.key'} (mode 0600)")
+        err.print(f"runyard serving on http://{settings.listen} with {len(rt.tasks)} tasks ({settings.database})")
+
+    try:
+        import uvloop  # noqa: F401
+
+        loop = "uvloop"
+    except ImportError:  # pragma: no cover - platforms without uvloop
+        loop = "asyncio"
+    uvicorn.run(
+        create_app(runtime, on_started=started),
+        host=settings.host,
+        port=settings.port,
+        loop=loop,
+        http="httptools",
+        access_log=access_log,
+        log_level="warning",
+        lifespan="on",
+        timeout_graceful_shutdown=int(settings.lease_s),
+    )
+
+
+@cli.command()
+@click.option("--config", type=click.Path(dir_okay=False), default=None)
+@click.option("--database", default=None)
+@click.option("--concurrency", type=int, default=None)
+def worker(config: str | None, database: str | None, concurrency: int | None) -> None:
+    """Run workers alone against the store (several may share one database)."""
+    from runyard.runtime import Runtime
+
+    overrides: dict[str, Any] = {"database": database, "worker_concurrency": concurrency}
+    settings = _settings(config, **overrides)
+    sys.path.insert(0, os.getcwd())
+
+    async def main() -> None:
+        runtime = Runtime(settings, with_worker=True)
+        await runtime.start()
+        err.print(f"runyard worker running {len(runtime.tasks)} tasks against {settings.database}")
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        await stop.wait()
+        err.print("stopping: letting running attempts finish")
+        await runtime.stop()
+
+    asyncio.run(main())
+
+
+# -- client commands -------------------------------------------------------------------------------------
+def _payload(raw: str | None) -> Any:
+    if raw is None:
+        return None
+    text = Path(raw[1:]).read_text() if raw.startswith("@") else raw
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        fail(f"--payload is not valid JSON: {exc}", 2)
+
+
+@cli.command()
+@click.argument("task")
+@click.option("--payload", default=None, help="JSON, or @file.json")
+@click.option("--tag", "tags", multiple=True)
+@click.option("--delay", default=None, help="30s, 1h, or an ISO date-time")
+@click.option("--idempotency-key", default=None)
+@click.option("--wait", "wait", is_flag=True, help="wait until the run ends; exit 1 if it did not complete")
+@click.pass_context
+def trigger(
+    ctx: click.Context, task: str, payload: str | None, tags: tuple[str, ...], delay: str | None,
+    idempotency_key: str | None, wait: bool,
+) -> None:  # fmt: skip
+    """Trigger a run of TASK."""
+    body = _payload(payload)
+    with _client(ctx) as client:
+        result = client.trigger(task, body, tags=list(tags), delay=delay, idempotency_key=idempotency_key)
+        run = result["run"]
+        out.print(f"{run['id']} {run['status']}{' (existing run)' if result['cached'] else ''}")
+        if wait:
+            run = client.wait(run["id"], timeout=24 * 3600)
+            _print_run(run)
+            if run["status"] != "completed":
+                sys.exit(1)
+
+
+@cli.group()
+def runs() -> None:
+    """List, show, cancel, replay and watch runs."""
+
+
+@runs.command("list")
+@click.option("--status", default=None, help="comma-separated engine statuses")
+@click.option("--task", default=None)
+@click.option("--tag", default=None)
+@click.option("--limit", type=int, default=20, show_default=True)
+@click.pass_context
+def runs_list(ctx: click.Context, status: str | None, task: str | None, tag: str | None, limit: int) -> None:
+    with _client(ctx) as client:
+        page = client.list_runs(status=status, task=task, tag=tag, limit=limit)
+    table = Table("id", "task", "status", "attempts", "created", "ended")
+    for run in page["runs"]:
+        table.add_row(run["id"], run["task"], run["status"], str(run["attempt_count"]), run["created_at"],
+                      run.get("ended_at", ""))  # fmt: skip
+    out.print(table)
+
+
+def _print_run(run: dict[str, Any]) -> None:
+    for key in ("id", "task", "status", "end_reason", "exit_code", "queue", "attempt_count", "created_at",
+                "started_at", "ended_at", "tags", "output", "error"):  # fmt: skip
+        if key in run:
+            out.print(f"[bold]{key}[/bold]: {json.dumps(run[key]) if key in ('output', 'error', 'tags') else run[key]}")
+
+
+@runs.command("show")
+@click.argument("run_id")
+@click.pass_context
+def runs_show(ctx: click.Context, run_id: str) -> None:
+    with _client(ctx) as client:
+        run = client.get_run(run_id)
+    _print_run(run)
+    for attempt in run.get("attempts", []):
+        out.print(f"  attempt {attempt['number']}: {attempt['status']} on {attempt['worker_id']}")
+
+
+@runs.command("cancel")
+@click.argument("run_id")
+@click.pass_context
+def runs_cancel(ctx: click.Context, run_id: str) -> None:
+    with _client(ctx) as client:
+        run = client.cancel(run_id)
+    out.print(f"{run['id']} {run['status']}")
+
+
+@runs.command("replay")
+@click.argument("run_id")
+@click.pass_context
+def runs_replay(ctx: click.Context, run_id: str) -> None:
+    with _client(ctx) as client:
+        run = client.replay(run_id)["run"]
+    out.print(f"{run['id']} {run['status']} (replay of {run_id})")
+
+
+@runs.command("watch")
+@click.argument("run_id")
+@click.pass_context
+def runs_watch(ctx: click.Context, run_id: str) -> None:
+    with _client(ctx) as client:
+        last = None
+        while True:
+            run = client.get_run(run_id)
+            if run["status"] != last:
+                out.print(f"{run['id']} {run['status']}")
+                last = run["status"]
+            if run["status"] in ("completed", "failed", "canceled", "crashed", "timed_out", "expired"):
+                return
+            import time
+
+            time.sleep(0.3)
+
+
+@cli.command()
+@click.argument("run_id")
+@click.option("--follow", "-f", is_flag=True)
+@click.pass_context
+def logs(ctx: click.Context, run_id: str, follow: bool) -> None:
+    """Print a run's log (--follow: until the run ends)."""
+    with _client(ctx) as client:
+        lines = client.follow_logs(run_id) if follow else iter(client.logs(run_id, limit=5000)["lines"])
+        for line in lines:
+            stream = "" if line["stream"] == "stdout" else f"[{line['stream']}] "
+            click.echo(f"{stream}{line['text']}")
+
+
+@cli.command()
+@click.pass_context
+def tasks(ctx: click.Context) -> None:
+    """List the server's tasks."""
+    with _client(ctx) as client:
+        found = client.tasks()
+    table = Table("name", "kind", "queue", "limit", "attempts", "description")
+    for t in found:
+        table.add_row(t["name"], t["kind"], t["queue"], str(t.get("concurrency_limit", "-")), str(t["max_attempts"]),
+                      t.get("description", ""))  # fmt: skip
+    out.print(table)
+
+
+# -- keys (admin, straight on the store) ---------------------------------------------------------------
+@cli.group()
+@click.option("--config", type=click.Path(dir_okay=False), default=None)
+@click.option("--database", default=None)
+@click.pass_context
+def keys(ctx: click.Context, config: str | None, database: str | None) -> None:
+    """Create, list and revoke API keys (on the server's database)."""
+    ctx.obj["settings"] = _settings(config, database=database)
+
+
+def _on_store(ctx: click.Context, action: Callable[[Any], Any]) -> Any:
+    from runyard.runtime import open_store
+
+    async def main() -> Any:
+        store = open_store(ctx.obj["settings"].database)
+        await store.open()
+        try:
+            return await action(store)
+        finally:
+            await store.close()
+
+    return asyncio.run(main())
+
+
+@keys.command("create")
+@click.argument("name")
+@click.pass_context
+def keys_create(ctx: click.Context, name: str) -> None:
+    from runyard.keys import create_key
+
+    key, raw = _on_store(ctx, lambda store: create_key(store, name))
+    out.print(f"created key {key.id} ({name}); it is shown only now:")
+    click.echo(raw)
+
+
+@keys.command("list")
+@click.pass_context
+def keys_list(ctx: click.Context) -> None:
+    from runyard.ids import us_to_rfc3339
+
+    found = _on_store(ctx, lambda store: store.list_api_keys())
+    table = Table("id", "name", "prefix", "created", "revoked")
+    for k in found:
+        revoked = us_to_rfc3339(k.revoked_at) if k.revoked_at else ""
+        table.add_row(k.id, k.name, k.prefix + "…", us_to_rfc3339(k.created_at), revoked)
+    out.print(table)
+
+
+@keys.command("revoke")
+@click.argument("key_id")
+@click.pass_context
+def keys_revoke(ctx: click.Context, key_id: str) -> None:
+    if not _on_store(ctx, lambda store: store.revoke_api_key(key_id)):
+        fail(f"no active key with id {key_id}")
+    out.print(f"revoked {key_id}")
+
+
+def main() -> None:
+    cli(prog_name="runyard")

@@ -1,0 +1,131 @@
+"""The `runyard` command as a real subprocess against a real server process."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from tests.conftest import free_port
+
+pytestmark = pytest.mark.slow
+API_KEY = "ry_cli_test_key_0123456789abcdef"
+RUNYARD = str(Path(sys.executable).parent / "runyard")
+CONFIG = """
+[server]
+poll_interval = "0.05s"
+
+[tasks.add]
+python = "tests.worker.tasks_for_tests:add"
+
+[tasks.talk]
+run = "echo first; echo second >&2"
+
+[tasks.sleepy]
+run = "sleep 30"
+graceful_stop = "0.2s"
+"""
+
+
+class Cli:
+    def __init__(self, url: str, tmp: Path) -> None:
+        self.url = url
+        self.tmp = tmp
+        self.env = {**os.environ, "RUNYARD_URL": url, "RUNYARD_API_KEY": API_KEY, "RUNYARD_DATA_DIR": str(tmp / "data")}
+
+    def __call__(self, *args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([RUNYARD, *args], capture_output=True, text=True, env=env or self.env, timeout=60)
+
+
+@pytest.fixture
+def cli(tmp_path: Path) -> Iterator[Cli]:
+    port = free_port()
+    (tmp_path / "runyard.toml").write_text(CONFIG)
+    db = f"sqlite:///{tmp_path / 'db.sqlite'}"
+    env = {**os.environ, "RUNYARD_API_KEY": API_KEY, "RUNYARD_DATA_DIR": str(tmp_path / "data")}
+    proc = subprocess.Popen(
+        [RUNYARD, "server", "--config", str(tmp_path / "runyard.toml"), "--listen", f"127.0.0.1:{port}",
+         "--database", db],
+        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).parents[2],
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if httpx.get(url + "/health").status_code == 200:
+                break
+        except httpx.HTTPError:
+            pass
+        assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
+        time.sleep(0.05)
+    runner = Cli(url, tmp_path)
+    runner.env["RUNYARD_DB"] = db
+    yield runner
+    proc.terminate()
+    proc.wait(20)
+
+
+def test_trigger_wait_show_list_and_logs(cli: Cli) -> None:
+    done = cli("trigger", "add", "--payload", '{"a": 4, "b": 5}', "--wait")
+    assert done.returncode == 0, done.stderr
+    assert "completed" in done.stdout and "output: 9" in done.stdout
+    run_id = done.stdout.split()[0]
+    shown = cli("runs", "show", run_id)
+    assert shown.returncode == 0 and "attempt 1: completed" in shown.stdout
+    talk = cli("trigger", "talk", "--wait")
+    talk_id = talk.stdout.split()[0]
+    logs = cli("logs", talk_id, "--follow")
+    assert logs.stdout.splitlines() == ["first", "[stderr] second"]
+    listing = cli("runs", "list", "--task", "add")
+    assert listing.returncode == 0 and "completed" in listing.stdout
+    tasks = cli("tasks")
+    assert all(name in tasks.stdout for name in ("add", "talk", "sleepy"))
+
+
+def test_cancel_and_replay(cli: Cli) -> None:
+    started = cli("trigger", "sleepy")
+    run_id = started.stdout.split()[0]
+    canceled = cli("runs", "cancel", run_id)
+    assert canceled.returncode == 0 and "canceled" in canceled.stdout
+    replay = cli("runs", "replay", run_id)
+    assert replay.returncode == 0 and f"replay of {run_id}" in replay.stdout
+    cli("runs", "cancel", replay.stdout.split()[0])
+
+
+def test_errors_are_clear_with_non_zero_exit(cli: Cli, tmp_path: Path) -> None:
+    missing = cli("runs", "show", "01ARZ3NDEKTSV4RRFFQ69G5FAV")
+    assert missing.returncode == 1 and "run not found" in missing.stderr and "Traceback" not in missing.stderr
+    bad_payload = cli("trigger", "add", "--payload", "{nope")
+    assert bad_payload.returncode == 2 and "not valid JSON" in bad_payload.stderr
+    unknown = cli("trigger", "nope")
+    assert unknown.returncode == 1 and "not found" in unknown.stderr
+    refused = cli("tasks", env={**cli.env, "RUNYARD_API_KEY": "ry_wrong"})
+    assert refused.returncode == 1 and "API key was refused" in refused.stderr
+    down = cli("tasks", env={**cli.env, "RUNYARD_URL": f"http://127.0.0.1:{free_port()}"})
+    assert down.returncode == 1 and "cannot reach runyard" in down.stderr
+    (tmp_path / "bad.toml").write_text("[tasks.x]\nrun = 1\npython = 2\n")
+    bad_config = cli("server", "--config", str(tmp_path / "bad.toml"))
+    assert bad_config.returncode == 2 and "exactly one of" in bad_config.stderr
+
+
+def test_keys_create_list_revoke(cli: Cli) -> None:
+    db = cli.env["RUNYARD_DB"]
+    created = cli("keys", "--database", db, "create", "deploy")
+    assert created.returncode == 0, created.stderr
+    raw = created.stdout.strip().splitlines()[-1]
+    key_id = created.stdout.split()[2]
+    assert raw.startswith("ry_")
+    assert httpx.get(cli.url + "/v1/tasks", headers={"x-api-key": raw}).status_code == 200
+    listing = cli("keys", "--database", db, "list")
+    assert "deploy" in listing.stdout and raw not in listing.stdout
+    assert cli("keys", "--database", db, "revoke", key_id).returncode == 0
+    again = cli("keys", "--database", db, "revoke", key_id)
+    assert again.returncode == 1 and "no active key" in again.stderr
+    time.sleep(5.2)  # the server remembers a verified key for a few seconds
+    assert httpx.get(cli.url + "/v1/tasks", headers={"x-api-key": raw}).status_code == 401
