@@ -126,11 +126,14 @@ class Service:
         return result
 
     async def trigger_many(
-        self, reqs: list[TriggerRequest], *, batch_id: str | None = None, first_index: int = 0
+        self, reqs: list[TriggerRequest], *, batch_id: str | None = None, indices: list[int] | None = None
     ) -> list[EnqueueResult]:
-        """Create several runs atomically: all are committed or none."""
+        """Create several runs atomically: all are committed or none. In a batch, each request has an
+        index, and a repeated index returns the run made for it before."""
+        if indices is None and batch_id is not None:
+            indices = list(range(len(reqs)))
         params = [
-            self._params(r, batch_id=batch_id, index=None if batch_id is None else first_index + i)
+            self._params(r, batch_id=batch_id, index=None if indices is None else indices[i])
             for i, r in enumerate(reqs)
         ]
         results = await self.store.enqueue_many(params)

@@ -104,6 +104,6 @@ async def test_trigger_many_is_atomic(service: Service) -> None:
     with pytest.raises(NotFoundError):
         await service.trigger_many([TriggerRequest(task="hello"), TriggerRequest(task="nope")])
     assert await service.store.count_by_status() == {}
-    results = await service.trigger_many([TriggerRequest(task="hello")] * 3, batch_id="B", first_index=5)
+    results = await service.trigger_many([TriggerRequest(task="hello")] * 3, batch_id="B", indices=[5, 6, 7])
     got = await service.store.list_runs(__import__("runyard.store.base", fromlist=["x"]).ListRunsParams(batch_id="B"))
     assert {r.id for r in got.runs} == {r.run.id for r in results}

@@ -1,7 +1,353 @@
-"""The Trigger.dev v3 dialect."""
+"""The Trigger.dev v3 dialect: the routes `@trigger.dev/sdk` 4.x calls, translated onto the engine."""
 
 from __future__ import annotations
 
-from runyard.api.common import Endpoint
+from typing import Any
+from urllib.parse import unquote
 
-ENDPOINTS: list[Endpoint] = []
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from runyard.api.auth import key_from_headers
+from runyard.api.common import ApiError, Endpoint, json_response, read_body
+from runyard.api.trigger_dev_render import (
+    BatchResponse,
+    BatchV3Response,
+    CreateBatchResponse,
+    IdResponse,
+    MessageResponse,
+    MetadataResponse,
+    Pagination,
+    QueueItem,
+    RetrievedRun,
+    RunList,
+    StreamItemsResponse,
+    TriggerResponse,
+    public_token,
+    render_batch,
+    render_listed,
+    render_retrieved,
+)
+from runyard.api.trigger_dev_wire import (
+    FROM_TRIGGER_STATUS,
+    BatchBody,
+    CreateBatchBody,
+    MetadataBody,
+    QueueOverrideBody,
+    ReplayBody,
+    RescheduleBody,
+    StreamItem,
+    TagsBody,
+    TriggerBody,
+    bad,
+    batch_friendly_id,
+    decode,
+    decode_payload,
+    parse_batch_id,
+    parse_delay,
+    parse_run_id,
+    parse_tags,
+    run_friendly_id,
+    to_request,
+)
+from runyard.durations import parse_duration, parse_time_us
+from runyard.errors import NotFoundError
+from runyard.ids import now_us
+from runyard.models import RetryPolicy, Run, RunStatus, TaskDef
+from runyard.service import Service, TriggerRequest
+from runyard.store.base import ListRunsParams
+
+MAX_BATCH = 1000
+TRIGGER_DEV_ATTEMPTS = 3  # Trigger.dev's default maxAttempts when neither the task nor the trigger sets one
+
+
+def _service(request: Request) -> Service:
+    service: Service = request.app.state.service
+    return service
+
+
+def _task(service: Service, name: str) -> TaskDef:
+    task = service.tasks.get(name)
+    if task is None:
+        raise ApiError(404, "Task not found")
+    return task
+
+
+def _engine_request(service: Service, task_name: str, item: Any, request_key: str | None = None) -> TriggerRequest:
+    task = _task(service, task_name)
+    req = to_request(task_name, item, request_key)
+    if req.max_attempts is None and task.retry == RetryPolicy():
+        req.max_attempts = TRIGGER_DEV_ATTEMPTS
+    return req
+
+
+def _token(request: Request, scopes: list[str]) -> dict[str, str]:
+    key = key_from_headers(request.scope["headers"]) or ""
+    return {"x-trigger-jwt": public_token(key, scopes)}
+
+
+async def _run(request: Request) -> Run:
+    run_id = parse_run_id(str(request.path_params["runId"]))
+    if run_id is None:
+        raise ApiError(404, "Run not found")
+    try:
+        return await _service(request).get_run(run_id)
+    except NotFoundError:
+        raise ApiError(404, "Run not found") from None
+
+
+# -- triggering ---------------------------------------------------------------------------------------
+async def trigger_task(request: Request) -> Response:
+    service = _service(request)
+    name = unquote(str(request.path_params["taskIdentifier"]))
+    body: TriggerBody = decode(await read_body(request), TriggerBody)
+    req = _engine_request(service, name, body, request.headers.get("x-trigger-request-idempotency-key"))
+    result = await service.trigger(req)
+    run_id = run_friendly_id(result.run.id)
+    response = TriggerResponse(id=run_id, isCached=result.cached)
+    return json_response(response, 200, headers=_token(request, [f"read:runs:{run_id}"]))
+
+
+async def batch_trigger(request: Request) -> Response:
+    """`POST /api/v2/tasks/batch`: every item is validated first; all runs are created, or none."""
+    service = _service(request)
+    body: BatchBody = decode(await read_body(request), BatchBody)
+    if not 1 <= len(body.items) <= MAX_BATCH:
+        raise bad(f"a batch holds 1 to {MAX_BATCH} items")
+    reqs = [_engine_request(service, item.task, item) for item in body.items]
+    batch, _ = await service.create_batch(len(reqs), sorted({i.task for i in body.items}))
+    await service.trigger_many(reqs, batch_id=batch.id)
+    await service.seal_batch(batch.id, [])
+    batch_id = batch_friendly_id(batch.id)
+    return json_response(
+        BatchV3Response(id=batch_id, runCount=len(reqs)), headers=_token(request, [f"read:batch:{batch_id}"])
+    )
+
+
+async def create_batch(request: Request) -> Response:
+    """Phase 1 of the SDK's two-phase batch: the batch record (idempotent on its key)."""
+    body: CreateBatchBody = decode(await read_body(request), CreateBatchBody)
+    if not 1 <= body.runCount <= MAX_BATCH:
+        raise bad(f"runCount must be between 1 and {MAX_BATCH}")
+    batch, cached = await _service(request).create_batch(body.runCount, body.taskIdentifiers or [], body.idempotencyKey)
+    batch_id = batch_friendly_id(batch.id)
+    response = CreateBatchResponse(
+        id=batch_id, runCount=batch.run_count, isCached=cached, idempotencyKey=batch.idempotency_key
+    )
+    return json_response(response, headers=_token(request, [f"read:batch:{batch_id}"]))
+
+
+async def stream_batch_items(request: Request) -> Response:
+    """Phase 2: NDJSON items, deduplicated by index. Valid items of one request are committed together;
+    invalid ones are recorded as the batch's processing errors and count toward sealing."""
+    service = _service(request)
+    batch_id = parse_batch_id(str(request.path_params["batchId"]))
+    if batch_id is None:
+        raise ApiError(404, "Batch not found")
+    try:
+        batch = await service.get_batch(batch_id)
+    except NotFoundError:
+        raise ApiError(404, "Batch not found") from None
+    raw = await read_body(request)
+    errors = list(batch.errors)
+    errored = {int(e["index"]) for e in errors}
+    reqs: list[TriggerRequest] = []
+    indices: list[int] = []
+    for n, line in enumerate(raw.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            item = msgspec.json.decode(line, type=StreamItem)
+        except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+            raise bad(f"Invalid batch item on line {n}: {exc}") from None
+        if not 0 <= item.index < batch.run_count:
+            raise bad(f"item index {item.index} is outside the batch of {batch.run_count}")
+        if item.index in errored or item.index in indices:
+            continue
+        try:
+            reqs.append(_engine_request(service, item.task, item))
+            indices.append(item.index)
+        except ApiError as exc:
+            errors.append({"index": item.index, "taskIdentifier": item.task, "error": exc.message})
+            errored.add(item.index)
+    results = await service.trigger_many(reqs, batch_id=batch_id, indices=indices) if reqs else []
+    accepted = sum(1 for r in results if not r.cached)
+    deduplicated = len(results) - accepted
+    batch = await service.get_batch(batch_id)
+    done = len(batch.run_ids) + len(errors)
+    sealed = done >= batch.run_count
+    if sealed and not batch.sealed:
+        batch = await service.seal_batch(batch_id, errors)
+    elif errors != batch.errors:
+        await service.store.update_batch(batch_id, status="PROCESSING", errors=errors, sealed=False)
+    response = StreamItemsResponse(
+        id=batch_friendly_id(batch_id), itemsAccepted=accepted, itemsDeduplicated=deduplicated, sealed=sealed,
+        enqueuedCount=None if sealed else done, expectedCount=None if sealed else batch.run_count,
+    )  # fmt: skip
+    return json_response(response)
+
+
+async def retrieve_batch(request: Request) -> Response:
+    batch_id = parse_batch_id(str(request.path_params["batchId"]))
+    try:
+        batch = await _service(request).get_batch(batch_id or "")
+    except NotFoundError:
+        raise ApiError(404, "Batch not found") from None
+    return json_response(render_batch(batch))
+
+
+# -- runs ---------------------------------------------------------------------------------------------
+async def retrieve_run(request: Request) -> Response:
+    return json_response(render_retrieved(await _run(request)))
+
+
+def _csv(request: Request, name: str) -> list[str] | None:
+    raw = request.query_params.get(name)
+    return [v for v in raw.split(",") if v] if raw else None
+
+
+async def list_runs(request: Request) -> Response:
+    q = request.query_params
+    try:
+        size = int(q.get("page[size]", "25"))
+    except ValueError:
+        raise bad("page[size] must be an integer") from None
+    if not 1 <= size <= 100:
+        raise bad("page[size] must be between 1 and 100")
+    statuses = None
+    if wanted := _csv(request, "filter[status]"):
+        unknown = [s for s in wanted if s not in FROM_TRIGGER_STATUS]
+        if unknown:
+            raise bad(f"unknown status {unknown[0]!r}")
+        statuses = sorted({st for s in wanted for st in FROM_TRIGGER_STATUS[s]})
+    created_from = created_to = None
+    try:
+        if q.get("filter[createdAt][from]"):
+            created_from = parse_time_us(q["filter[createdAt][from]"])
+        if q.get("filter[createdAt][to]"):
+            created_to = parse_time_us(q["filter[createdAt][to]"])
+        if q.get("filter[createdAt][period]"):
+            created_from = now_us() - int(parse_duration(q["filter[createdAt][period]"]) * 1_000_000)
+    except ValueError as exc:
+        raise bad(str(exc)) from None
+    queues = _csv(request, "filter[queue]")  # a bare custom queue name, or task/<id> for a task's queue
+    batch = q.get("filter[batch]")
+    after = parse_run_id(q["page[after]"]) if q.get("page[after]") else None
+    before = parse_run_id(q["page[before]"]) if q.get("page[before]") else None
+    params = ListRunsParams(
+        limit=size, after=after, before=before, statuses=statuses, tasks=_csv(request, "filter[taskIdentifier]"),
+        tags=_csv(request, "filter[tag]"), queues=queues, batch_id=parse_batch_id(batch) if batch else None,
+        created_from=created_from, created_to=created_to,
+    )  # fmt: skip
+    if statuses == []:
+        return json_response(RunList(data=[], pagination=Pagination()))
+    page = await _service(request).list_runs(params)
+    pagination = Pagination(
+        next=run_friendly_id(page.next_cursor) if page.next_cursor else None,
+        previous=run_friendly_id(page.prev_cursor) if page.prev_cursor else None,
+    )
+    return json_response(RunList(data=[render_listed(r) for r in page.runs], pagination=pagination))
+
+
+async def cancel_run(request: Request) -> Response:
+    run = await _run(request)
+    await _service(request).cancel(run.id)  # an ended run is left as it is (200, as the real server)
+    return json_response(IdResponse(id=run_friendly_id(run.id)))
+
+
+async def replay_run(request: Request) -> Response:
+    run = await _run(request)
+    body: ReplayBody = decode(await read_body(request), ReplayBody)
+    overrides: dict[str, Any] = {}
+    if body.payload is not msgspec.UNSET:
+        overrides["payload"] = decode_payload(body.payload, body.payloadType)
+    if body.tags is not None:
+        overrides["tags"] = parse_tags(body.tags)
+    if body.metadata is not None:
+        overrides["metadata"] = body.metadata
+    result = await _service(request).replay(run.id, **overrides)
+    return json_response(IdResponse(id=run_friendly_id(result.run.id)))
+
+
+async def reschedule_run(request: Request) -> Response:
+    run = await _run(request)
+    body: RescheduleBody = decode(await read_body(request), RescheduleBody)
+    due = parse_delay(body.delay)
+    assert due is not None
+    if run.status is not RunStatus.DELAYED:
+        raise bad(f"Cannot reschedule a run that is not delayed (it is {run.status.value.upper()})")
+    updated = await _service(request).reschedule(run.id, due)
+    return json_response(render_retrieved(updated))
+
+
+async def add_tags(request: Request) -> Response:
+    run = await _run(request)
+    body: TagsBody = decode(await read_body(request), TagsBody)
+    new = [t for t in parse_tags(body.tags) if t not in run.tags]
+    tags = parse_tags(run.tags + new)
+    await _service(request).update_run_info(run.id, tags=tags)
+    return json_response(MessageResponse(message=f"Successfully set {len(new)} new tags."))
+
+
+async def update_metadata(request: Request) -> Response:
+    run = await _run(request)
+    body: MetadataBody = decode(await read_body(request), MetadataBody)
+    updated = await _service(request).update_run_info(run.id, metadata=body.metadata)
+    return json_response(MetadataResponse(metadata=updated.metadata or {}))
+
+
+async def get_metadata(request: Request) -> Response:
+    run = await _run(request)
+    return json_response(MetadataResponse(metadata=run.metadata or {}))
+
+
+async def override_queue_limit(request: Request) -> Response:
+    service = _service(request)
+    raw_name = unquote(unquote(str(request.path_params["queue"])))
+    body: QueueOverrideBody = decode(await read_body(request), QueueOverrideBody)
+    if not 0 <= body.concurrencyLimit <= 1000:
+        raise bad("concurrencyLimit must be between 0 and 1000")
+    kind = "task" if body.type == "task" else "custom"
+    name = f"task/{raw_name}" if kind == "task" else raw_name
+    queue = await service.store.upsert_queue(name, body.concurrencyLimit)
+    service.events.work_available.set()
+    counts = ListRunsParams(queues=[name])
+    running = await service.store.count_runs(msgspec.structs.replace(counts, statuses=[RunStatus.EXECUTING]))
+    queued = await service.store.count_runs(msgspec.structs.replace(counts, statuses=[RunStatus.QUEUED]))
+    item = QueueItem(id=f"queue_{name}", name=raw_name, type=kind, running=running, queued=queued, paused=queue.paused,
+                     concurrencyLimit=queue.concurrency_limit)  # fmt: skip
+    return json_response(item)
+
+
+ENDPOINTS = [
+    Endpoint("POST", "/api/v1/tasks/{taskIdentifier}/trigger", trigger_task, "Trigger a task", "trigger.dev",
+             body=TriggerBody, response=TriggerResponse),
+    Endpoint("POST", "/api/v2/tasks/batch", batch_trigger, "Batch trigger (one request)", "trigger.dev",
+             body=BatchBody, response=BatchV3Response),
+    Endpoint("POST", "/api/v3/batches", create_batch, "Create a batch (phase 1)", "trigger.dev",
+             body=CreateBatchBody, response=CreateBatchResponse),
+    Endpoint("POST", "/api/v3/batches/{batchId}/items", stream_batch_items, "Stream batch items as NDJSON (phase 2)",
+             "trigger.dev", response=StreamItemsResponse),
+    Endpoint("GET", "/api/v2/batches/{batchId}", retrieve_batch, "Retrieve a batch", "trigger.dev",
+             response=BatchResponse),
+    Endpoint("GET", "/api/v3/runs/{runId}", retrieve_run, "Retrieve a run", "trigger.dev", response=RetrievedRun),
+    Endpoint("GET", "/api/v1/runs", list_runs, "List runs", "trigger.dev", response=RunList,
+             query={"page[size]": "1..100", "page[after]": "", "page[before]": "", "filter[status]": "",
+                    "filter[taskIdentifier]": "", "filter[tag]": "", "filter[queue]": "", "filter[batch]": "",
+                    "filter[createdAt][from]": "epoch ms", "filter[createdAt][to]": "epoch ms",
+                    "filter[createdAt][period]": "e.g. 1d"}),
+    Endpoint("POST", "/api/v2/runs/{runId}/cancel", cancel_run, "Cancel a run", "trigger.dev", response=IdResponse),
+    Endpoint("POST", "/api/v1/runs/{runId}/replay", replay_run, "Replay a run", "trigger.dev", body=ReplayBody,
+             response=IdResponse),
+    Endpoint("POST", "/api/v1/runs/{runId}/reschedule", reschedule_run, "Reschedule a delayed run", "trigger.dev",
+             body=RescheduleBody, response=RetrievedRun),
+    Endpoint("POST", "/api/v1/runs/{runId}/tags", add_tags, "Add tags to a run", "trigger.dev", body=TagsBody,
+             response=MessageResponse),
+    Endpoint("PUT", "/api/v1/runs/{runId}/metadata", update_metadata, "Replace a run's metadata", "trigger.dev",
+             body=MetadataBody, response=MetadataResponse),
+    Endpoint("GET", "/api/v1/runs/{runId}/metadata", get_metadata, "A run's metadata", "trigger.dev",
+             response=MetadataResponse),
+    Endpoint("POST", "/api/v1/queues/{queue}/concurrency/override", override_queue_limit,
+             "Set a queue's concurrency limit", "trigger.dev", body=QueueOverrideBody, response=QueueItem),
+]  # fmt: skip
