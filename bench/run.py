@@ -164,7 +164,7 @@ def wait_all_final(db: Path, expected: int, timeout: float = 300) -> None:
 
 def pct(values: list[float], p: float) -> float:
     data = sorted(values)
-    return data[min(len(data) - 1, int(round(p / 100 * (len(data) - 1))))] if data else 0.0
+    return data[min(len(data) - 1, round(p / 100 * (len(data) - 1)))] if data else 0.0
 
 
 def max_overlap(intervals: list[tuple[int, int]]) -> int:
@@ -222,10 +222,10 @@ def main() -> None:
             e2e_seconds = time.perf_counter() - t0
             # Queue-limited: 4 concurrency keys x limit 2 on one queue; 400 runs of a 20 ms task.
             keys, limit, total = 4, 2, 400
-            extra = lambda i: {
-                "queue": {"name": "limited-q", "concurrencyLimit": limit},
-                "concurrencyKey": f"k{i % keys}",
-            }  # noqa: E731
+
+            def extra(i: int) -> dict[str, object]:
+                return {"queue": {"name": "limited-q", "concurrencyLimit": limit}, "concurrencyKey": f"k{i % keys}"}
+
             t0 = time.perf_counter()
             limited = load(port, sdk_request(port, "limited", extra), total, 16)
             wait_all_final(db, 500 + args.runs + total)
