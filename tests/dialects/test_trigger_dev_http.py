@@ -28,6 +28,10 @@ python = "tests.worker.tasks_for_tests:forever"
 [tasks.held]
 noop = true
 queue = { name = "held", concurrency = 0 }
+
+[tasks.brief]
+python = "tests.worker.tasks_for_tests:brief"
+queue = { name = "prio", concurrency = 0 }
 """
 REQUIRED = {
     "id", "taskIdentifier", "status", "isQueued", "isExecuting", "isWaiting", "isCompleted", "isSuccess", "isFailed",
@@ -181,9 +185,9 @@ def test_cancel_stops_an_executing_run(srv: LiveServer) -> None:
 
 
 def test_priority_orders_claims_within_a_queue(srv: LiveServer) -> None:
-    ids = [trigger(srv, "held", {"options": {"priority": p}}).json()["id"] for p in (0, 60, 10)]
+    ids = [trigger(srv, "brief", {"options": {"priority": p}}).json()["id"] for p in (0, 60, 10)]
     with srv.client() as c:
-        c.post("/api/v1/queues/held/concurrency/override", json={"type": "custom", "concurrencyLimit": 1})
+        c.post("/api/v1/queues/prio/concurrency/override", json={"type": "custom", "concurrencyLimit": 1})
     starts = {i: wait_status(srv, i, "COMPLETED")["startedAt"] for i in ids}
     assert sorted(ids, key=lambda i: starts[i]) == [ids[1], ids[2], ids[0]]
 

@@ -28,3 +28,7 @@ async def forever(payload: Any) -> None:
 
 def no_args() -> str:
     return "ok"
+
+
+async def brief(payload: Any) -> None:
+    await asyncio.sleep(0.03)
