@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -129,3 +130,50 @@ def test_keys_create_list_revoke(cli: Cli) -> None:
     assert again.returncode == 1 and "no active key" in again.stderr
     time.sleep(5.2)  # the server remembers a verified key for a few seconds
     assert httpx.get(cli.url + "/v1/tasks", headers={"x-api-key": raw}).status_code == 401
+
+
+def test_a_separate_worker_process_runs_what_an_api_only_server_accepts(tmp_path: Path) -> None:
+    port = free_port()
+    (tmp_path / "runyard.toml").write_text(CONFIG)
+    db = f"sqlite:///{tmp_path / 'shared.sqlite'}"
+    env = {**os.environ, "RUNYARD_API_KEY": API_KEY, "RUNYARD_DATA_DIR": str(tmp_path / "data")}
+    root = Path(__file__).parents[2]
+    config = str(tmp_path / "runyard.toml")
+    api = subprocess.Popen(
+        [RUNYARD, "server", "--config", config, "--listen", f"127.0.0.1:{port}", "--database", db, "--no-worker"],
+        env=env, cwd=root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    worker = None
+    try:
+        url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(url + "/health").status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+        headers = {"Authorization": f"Bearer {API_KEY}"}
+        run = httpx.post(url + "/v1/tasks/add/trigger", json={"payload": {"a": 1, "b": 2}}, headers=headers).json()[
+            "run"
+        ]
+        time.sleep(0.5)
+        assert httpx.get(url + f"/v1/runs/{run['id']}", headers=headers).json()["status"] == "queued"
+        worker = subprocess.Popen(
+            [RUNYARD, "worker", "--config", config, "--database", db], env=env, cwd=root,
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        deadline = time.monotonic() + 30
+        while (got := httpx.get(url + f"/v1/runs/{run['id']}", headers=headers).json())["status"] != "completed":
+            assert time.monotonic() < deadline, got["status"]
+            time.sleep(0.1)
+        assert got["output"] == 3
+        worker.send_signal(signal.SIGTERM)
+        assert worker.wait(20) == 0
+    finally:
+        for proc in (api, worker):
+            if proc is not None and proc.poll() is None:
+                proc.kill()
+                proc.wait()
