@@ -10,18 +10,44 @@ import signal
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-from rich.console import Console
-from rich.table import Table
 
-from runyard.client import ApiError, Client
 from runyard.settings import ConfigError, Settings, load_settings
 
+if TYPE_CHECKING:
+    from rich.console import Console
+    from rich.table import Table
+
+    from runyard.client import Client
+
 F = TypeVar("F", bound=Callable[..., Any])
-out = Console()
-err = Console(stderr=True)
+
+
+class _Consoles:
+    """rich consoles, made on first use: the server process never imports rich (its memory matters)."""
+
+    def __init__(self, stderr: bool) -> None:
+        self.stderr = stderr
+        self._console: Console | None = None
+
+    def print(self, *args: Any, **kw: Any) -> None:
+        if self._console is None:
+            from rich.console import Console
+
+            self._console = Console(stderr=self.stderr)
+        self._console.print(*args, **kw)
+
+
+out = _Consoles(stderr=False)
+err = _Consoles(stderr=True)
+
+
+def _table(*columns: str) -> Table:
+    from rich.table import Table
+
+    return Table(*columns)
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -39,6 +65,8 @@ def _settings(config: str | None, **overrides: Any) -> Settings:
 
 @contextlib.contextmanager
 def _client(ctx: click.Context) -> Iterator[Client]:
+    from runyard.client import ApiError, Client
+
     url: str = ctx.obj["url"]
     key = ctx.obj["api_key"]
     if not key:
@@ -193,7 +221,7 @@ def runs() -> None:
 def runs_list(ctx: click.Context, status: str | None, task: str | None, tag: str | None, limit: int) -> None:
     with _client(ctx) as client:
         page = client.list_runs(status=status, task=task, tag=tag, limit=limit)
-    table = Table("id", "task", "status", "attempts", "created", "ended")
+    table = _table("id", "task", "status", "attempts", "created", "ended")
     for run in page["runs"]:
         table.add_row(run["id"], run["task"], run["status"], str(run["attempt_count"]), run["created_at"],
                       run.get("ended_at", ""))  # fmt: skip
@@ -273,7 +301,7 @@ def tasks(ctx: click.Context) -> None:
     """List the server's tasks."""
     with _client(ctx) as client:
         found = client.tasks()
-    table = Table("name", "kind", "queue", "limit", "attempts", "description")
+    table = _table("name", "kind", "queue", "limit", "attempts", "description")
     for t in found:
         table.add_row(t["name"], t["kind"], t["queue"], str(t.get("concurrency_limit", "-")), str(t["max_attempts"]),
                       t.get("description", ""))  # fmt: skip
@@ -321,7 +349,7 @@ def keys_list(ctx: click.Context) -> None:
     from runyard.ids import us_to_rfc3339
 
     found = _on_store(ctx, lambda store: store.list_api_keys())
-    table = Table("id", "name", "prefix", "created", "revoked")
+    table = _table("id", "name", "prefix", "created", "revoked")
     for k in found:
         revoked = us_to_rfc3339(k.revoked_at) if k.revoked_at else ""
         table.add_row(k.id, k.name, k.prefix + "…", us_to_rfc3339(k.created_at), revoked)

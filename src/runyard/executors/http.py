@@ -3,19 +3,24 @@
 from __future__ import annotations
 
 import asyncio
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import httpx
 import msgspec
 
 from runyard.executors.base import ExecutionContext, Executor, Outcome
+
+if TYPE_CHECKING:
+    import httpx
 
 _client: httpx.AsyncClient | None = None
 
 
 def client() -> httpx.AsyncClient:
+    """One shared connection pool, created on first use (httpx is imported only by servers that need it)."""
     global _client
     if _client is None or _client.is_closed:
+        import httpx
+
         _client = httpx.AsyncClient(timeout=httpx.Timeout(None, connect=10.0))
     return _client
 

@@ -35,6 +35,7 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn.execute("PRAGMA foreign_keys = ON")
     if readonly:
         conn.execute("PRAGMA query_only = ON")
+        conn.execute("PRAGMA cache_size = -1024")  # 1 MiB each: reads are point lookups and short pages
     return conn
 
 
