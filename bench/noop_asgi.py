@@ -26,3 +26,20 @@ async def app(scope: dict[str, Any], receive: Any, send: Any) -> None:
         more = message.get("more_body", False)
     await send({"type": "http.response.start", "status": 200, "headers": HEADERS})
     await send({"type": "http.response.body", "body": BODY})
+
+
+def _starlette_app() -> Any:
+    """The framework peer: one Starlette route that answers the same body (no auth, no store)."""
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    async def noop(request: Request) -> Response:
+        await request.body()
+        return Response(BODY, status_code=201, media_type="application/json")
+
+    return Starlette(routes=[Route("/api/tasks/{taskName}/run", noop, methods=["POST"])])
+
+
+starlette_app = _starlette_app()

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 import uuid
 from collections.abc import Callable, Iterator
@@ -53,6 +54,8 @@ def wait_http(url: str, timeout: float = 30.0) -> None:
         try:
             with urllib.request.urlopen(url, timeout=1):
                 return
+        except urllib.error.HTTPError:
+            return  # it answered
         except OSError:
             time.sleep(0.05)
     raise RuntimeError(f"{url} did not answer within {timeout}s")
@@ -94,9 +97,9 @@ def runyard_server(tmp: Path, *, worker: bool) -> Iterator[tuple[int, int, Path]
 
 
 @contextmanager
-def noop_server() -> Iterator[int]:
+def noop_server(app: str = "noop_asgi:app") -> Iterator[int]:
     port = free_port()
-    args = [str(VENV_BIN / "uvicorn"), "noop_asgi:app", "--app-dir", str(ROOT / "bench"), "--port", str(port)]
+    args = [str(VENV_BIN / "uvicorn"), app, "--app-dir", str(ROOT / "bench"), "--port", str(port)]
     args += ["--loop", "uvloop", "--http", "httptools", "--no-access-log", "--log-level", "warning"]
     with process(args):
         wait_http(f"http://127.0.0.1:{port}/")
@@ -189,6 +192,10 @@ def main() -> None:
         with noop_server() as port:
             load(port, lambda _i: build_request("127.0.0.1", port, "POST", "/", b"", {}), 2000, c)  # warm-up
             noop = load(port, lambda _i: build_request("127.0.0.1", port, "POST", "/", b"", {}), n, c)
+        with noop_server("noop_asgi:starlette_app") as port:
+            req = build_request("127.0.0.1", port, "POST", "/api/tasks/noop/run", b"", {})
+            load(port, lambda _i: req, 2000, c)
+            framework = load(port, lambda _i: req, n, c)
         with runyard_server(tmp, worker=False) as (port, _pid, db):
             load(port, runwisp_request(port), 2000, c)
             runwisp = load(port, runwisp_request(port), n, c)
@@ -240,6 +247,7 @@ def main() -> None:
             )
     out = {
         "noop_rps": noop.rps,
+        "starlette_rps": framework.rps,
         "runwisp_rps": runwisp.rps,
         "native_rps": native.rps,
         "sdk_rps": sdk.rps,
@@ -292,6 +300,7 @@ load generator ({r["c"]} keep-alive connections, {r["n"]:,} requests per target)
 | measure | result | target |
 |---|---|---|
 | raw ASGI no-op (uvicorn + uvloop + httptools), requests/s | {f("noop_rps")} | baseline |
+| Starlette no-op route (same server stack, no auth, no store), requests/s | {f("starlette_rps")} (ratio {ratio("starlette_rps")}) | peer |
 | durable triggers/s, RunWisp `POST /api/tasks/noop/run` (SQLite, committed before 201) | {f("runwisp_rps")} | |
 | ratio to the no-op | **{ratio("runwisp_rps")}** | >= 0.6 |
 | durable triggers/s, native `POST /v1/tasks/noop/trigger` | {f("native_rps")} (ratio {ratio("native_rps")}) | |

@@ -449,3 +449,18 @@ async def test_last_log_seq(store: Store) -> None:
     assert await store.last_log_seq(run.id) == 0
     await store.append_logs(run.id, 1, [("stdout", "a"), ("stdout", "b")])
     assert await store.last_log_seq(run.id) == 2
+
+
+async def test_one_failing_write_does_not_undo_the_others_committed_with_it(store: Store) -> None:
+    taken = params()
+    await store.enqueue(taken)
+    clash = params()
+    clash.id = taken.id
+    batch = [params(), params(), clash, params()]
+    results = await asyncio.gather(*(store.enqueue(p) for p in batch), return_exceptions=True)
+    assert isinstance(results[2], Exception)
+    for p, result in zip(batch, results, strict=True):
+        if p is not clash:
+            assert not isinstance(result, BaseException)
+            assert await store.get_run(p.id) is not None
+    assert await store.count_runs(ListRunsParams()) == 4

@@ -1,8 +1,9 @@
 """SQLite connections: one writer thread with group commit, and a pool of reader threads.
 
 Every write is a function run on the writer's connection. The writer takes whatever is waiting (up to
-`max_batch` operations), runs each inside a SAVEPOINT of one transaction, commits once, then resolves each
-caller's future with its own result or exception. Many concurrent triggers thus share one commit, and each
+`max_batch` operations), runs them in one transaction, commits once, then resolves each caller's future
+with its own result. If one operation raises, the batch is rolled back and its operations are run again
+one transaction each, so an error stays with its own caller. Many concurrent triggers thus share one commit, and each
 caller returns only after the commit that holds its write (WAL + synchronous=NORMAL: durable against a
 process crash). Readers use their own connections and never write.
 """
@@ -100,31 +101,35 @@ class Writer:
             self._commit(conn, batch)
 
     def _commit(self, conn: sqlite3.Connection, batch: list[_Job]) -> None:
-        results: list[tuple[bool, Any]] = []
-        try:
-            conn.execute("BEGIN IMMEDIATE")
+        """Run the batch in one transaction. If any operation raises, the transaction is rolled back and
+        each operation is run again alone, so one caller's error never undoes another caller's write."""
+        results = self._transaction(conn, [op for op, _fut, _loop in batch])
+        if results is None:
+            results = []
             for op, _fut, _loop in batch:
-                conn.execute("SAVEPOINT op")
-                try:
-                    results.append((True, op(conn)))
-                    conn.execute("RELEASE op")
-                except Exception as exc:
-                    conn.execute("ROLLBACK TO op")
-                    conn.execute("RELEASE op")
-                    results.append((False, exc))
-            conn.execute("COMMIT")
-            self.commits += 1
-            self.operations += len(batch)
-        except Exception as exc:  # the commit itself failed: nobody's write is durable
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            results = [(False, exc)] * len(batch)
+                alone = self._transaction(conn, [op])
+                assert alone is not None  # a lone operation's failure is returned as its result
+                results.append(alone[0])
         by_loop: dict[asyncio.AbstractEventLoop, list[tuple[asyncio.Future[Any], bool, Any]]] = defaultdict(list)
         for (_op, fut, loop), (ok, value) in zip(batch, results, strict=True):
             by_loop[loop].append((fut, ok, value))
         for loop, items in by_loop.items():
             if not loop.is_closed():
                 loop.call_soon_threadsafe(_resolve, items)
+
+    def _transaction(self, conn: sqlite3.Connection, ops: list[WriteOp]) -> list[tuple[bool, Any]] | None:
+        """[(ok, result)] once committed; None if an operation of several raised (all rolled back)."""
+        try:
+            conn.execute("BEGIN IMMEDIATE")
+            results = [(True, op(conn)) for op in ops]
+            conn.execute("COMMIT")
+        except Exception as exc:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            return None if len(ops) > 1 else [(False, exc)]
+        self.commits += 1
+        self.operations += len(ops)
+        return results
 
 
 class Readers:
