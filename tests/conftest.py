@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 import socket
+import subprocess
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -97,3 +98,17 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
 @pytest.fixture
 def ci() -> bool:
     return os.environ.get("CI") == "true"
+
+
+def wait_healthy(url: str, proc: subprocess.Popen[bytes] | None = None, timeout: float = 30) -> None:
+    """Wait until a server process answers /health (failing at once if the process exits)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            if httpx.get(f"{url}/health", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        assert proc is None or proc.poll() is None, "the server exited during start-up"
+        assert time.monotonic() < deadline, f"{url} did not start"
+        time.sleep(0.05)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -20,6 +19,8 @@ from pathlib import Path
 
 import httpx
 import pytest
+
+from tests.conftest import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 
@@ -38,12 +39,6 @@ retry = { attempts = 3, min = "0.1s", max = "0.2s" }
 """
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @contextmanager
 def server(tmp: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
     config = tmp / "runyard.toml"
@@ -57,16 +52,7 @@ def server(tmp: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
         stderr=subprocess.DEVNULL,
     )  # fmt: skip
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"http://127.0.0.1:{port}/health", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert proc.poll() is None, "the server exited during start-up"
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.05)
+        wait_healthy(f"http://127.0.0.1:{port}", proc)
         yield proc
     finally:
         if proc.poll() is None:

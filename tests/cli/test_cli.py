@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.conftest import free_port
+from tests.conftest import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
 API_KEY = "ry_cli_test_key_0123456789abcdef"
@@ -56,15 +56,7 @@ def cli(tmp_path: Path) -> Iterator[Cli]:
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=Path(__file__).parents[2],
     )  # fmt: skip
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(url + "/health").status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert proc.poll() is None and time.monotonic() < deadline, "server did not start"
-        time.sleep(0.05)
+    wait_healthy(url, proc)
     runner = Cli(url, tmp_path)
     runner.env["RUNYARD_DB"] = db
     yield runner
@@ -146,15 +138,7 @@ def test_a_separate_worker_process_runs_what_an_api_only_server_accepts(tmp_path
     worker = None
     try:
         url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(url + "/health").status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline
-            time.sleep(0.05)
+        wait_healthy(url, api)
         headers = {"Authorization": f"Bearer {API_KEY}"}
         run = httpx.post(url + "/v1/tasks/add/trigger", json={"payload": {"a": 1, "b": 2}}, headers=headers).json()[
             "run"

@@ -278,20 +278,20 @@ async def list_runs(request: Request) -> Response:
     return json_response(RunList(items=[render_run(r, base) for r in runs[offset:want]], total=total))
 
 
-async def get_run(request: Request) -> Response:
+async def _get(request: Request, not_found: str = "run not found") -> Run:
     try:
-        run = await _service(request).get_run(_run_id(request))
+        return await _service(request).get_run(_run_id(request))
     except NotFoundError:
-        raise ApiError(404, "run not found") from None
-    return json_response(render_run(run, _base(request)))
+        raise ApiError(404, not_found) from None
+
+
+async def get_run(request: Request) -> Response:
+    return json_response(render_run(await _get(request), _base(request)))
 
 
 async def stop_run(request: Request) -> Response:
     service = _service(request)
-    try:
-        run = await service.get_run(_run_id(request))
-    except NotFoundError:
-        raise ApiError(404, "run not found") from None
+    run = await _get(request)
     if run.status is not RunStatus.EXECUTING:
         raise ApiError(400, "run is not currently running")
     await service.cancel(run.id)
@@ -300,10 +300,7 @@ async def stop_run(request: Request) -> Response:
 
 async def run_log(request: Request) -> Response:
     service = _service(request)
-    try:
-        run = await service.get_run(_run_id(request))
-    except NotFoundError:
-        raise ApiError(404, "record not found") from None
+    run = await _get(request, "record not found")
     start = _int_query(request, "from", 1, 1, 2**62)
     limit = _int_query(request, "limit", 1000, 1, 10_000)
     lines = await service.logs(run.id, after_seq=start - 1, limit=limit)
@@ -320,10 +317,7 @@ async def run_log(request: Request) -> Response:
 
 async def run_log_raw(request: Request) -> Response:
     service = _service(request)
-    try:
-        run = await service.get_run(_run_id(request))
-    except NotFoundError:
-        raise ApiError(404, "record not found") from None
+    run = await _get(request, "record not found")
     chunks: list[str] = []
     after = 0
     while True:

@@ -44,6 +44,13 @@ def _exec(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> int:
     return conn.execute(Q[name], params).rowcount
 
 
+def _run_or_raise(conn: sqlite3.Connection, run_id: str) -> Run:
+    row = _one(conn, "run_by_id", {"id": run_id})
+    if row is None:
+        raise NotFound(run_id)
+    return rows.run_from_row(row)
+
+
 def _json_list(values: Sequence[str] | None) -> str | None:
     return None if values is None else rows.json_text(values)
 
@@ -333,10 +340,7 @@ class SqliteStore(Store):
             now = now_us()
             if _exec(conn, "cancel_run", {"id": run_id, "now": now}):
                 _exec(conn, "cancel_attempts", {"run_id": run_id, "now": now})
-            row = _one(conn, "run_by_id", {"id": run_id})
-            if row is None:
-                raise NotFound(run_id)
-            return rows.run_from_row(row)
+            return _run_or_raise(conn, run_id)
 
         run: Run = await self._write(op)
         return run
@@ -344,12 +348,10 @@ class SqliteStore(Store):
     async def reschedule(self, run_id: str, delay_until: int) -> Run:
         def op(conn: sqlite3.Connection) -> Run:
             changed = _exec(conn, "reschedule_run", {"id": run_id, "available_at": delay_until, "now": now_us()})
-            row = _one(conn, "run_by_id", {"id": run_id})
-            if row is None:
-                raise NotFound(run_id)
+            run = _run_or_raise(conn, run_id)
             if not changed:
-                raise Conflict(f"only a delayed run can be rescheduled; this run is {row['status']}")
-            return rows.run_from_row(row)
+                raise Conflict(f"only a delayed run can be rescheduled; this run is {run.status.value}")
+            return run
 
         run: Run = await self._write(op)
         return run
@@ -363,10 +365,7 @@ class SqliteStore(Store):
                 _exec(conn, "set_run_tags", {"id": run_id, "tags": rows.json_text(tags), "now": now})
             if metadata is not None:
                 _exec(conn, "set_run_metadata", {"id": run_id, "metadata": rows.json_text(metadata), "now": now})
-            row = _one(conn, "run_by_id", {"id": run_id})
-            if row is None:
-                raise NotFound(run_id)
-            return rows.run_from_row(row)
+            return _run_or_raise(conn, run_id)
 
         run: Run = await self._write(op)
         return run
