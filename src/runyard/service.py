@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import secrets
 from typing import Any
 
 import msgspec
@@ -29,6 +30,7 @@ from runyard.store.base import (
 from runyard.tasks import TaskRegistry
 
 DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400.0
+PACKET_UPLOAD_TTL_S = 3600.0
 MAX_PRIORITY = 1_000_000
 
 
@@ -239,6 +241,19 @@ class Service:
             return await self.store.update_run_info(run_id, tags=tags, metadata=metadata)
         except NotFound:
             raise NotFoundError("run not found") from None
+
+    # -- packets -------------------------------------------------------------------------------------------
+    async def reserve_packet(self, path: str) -> str:
+        """A single-use token to upload the packet at `path` within PACKET_UPLOAD_TTL_S."""
+        token = secrets.token_urlsafe(24)
+        await self.store.create_packet(path, token, now_us() + int(PACKET_UPLOAD_TTL_S * 1_000_000))
+        return token
+
+    async def upload_packet(self, token: str, data: bytes, content_type: str) -> bool:
+        return await self.store.fill_packet(token, data, content_type)
+
+    async def packet(self, path: str) -> tuple[bytes, str] | None:
+        return await self.store.get_packet(path)
 
     # -- batches -------------------------------------------------------------------------------------
     async def create_batch(

@@ -122,7 +122,7 @@ def test_malformed_json_unknown_task_and_too_large(srv: LiveServer) -> None:
         store = c.post(
             "/api/v1/tasks/add/trigger", json={"payload": "p", "options": {"payloadType": "application/store"}}
         )
-        assert store.status_code == 422
+        assert store.status_code == 400 and "not uploaded" in store.json()["error"]
     assert count_runs(srv) == 0
 
 
@@ -255,3 +255,23 @@ def test_list_filters_and_pagination(srv: LiveServer) -> None:
         now_ms = int(time.time() * 1000)
         assert c.get("/api/v1/runs", params={"filter[createdAt][from]": now_ms + 60_000}).json()["data"] == []
         assert c.get("/api/v1/runs", params={"page[size]": 0}).status_code == 400
+
+
+def test_offloaded_payload_packets(srv: LiveServer) -> None:
+    import httpx
+
+    assert httpx.put(f"{srv.url}/api/v2/packets/payloads%2Fa.json").status_code == 401
+    with srv.client() as c:
+        presigned = c.put("/api/v2/packets/payloads%2Fa.json").json()
+        assert presigned["storagePath"] == "payloads/a.json"
+    body = json.dumps({"json": {"a": 20, "b": 1}})
+    upload = httpx.put(presigned["presignedUrl"], content=body, headers={"content-type": "application/super+json"})
+    assert upload.status_code == 200  # no API key: the single-use token in the URL is the credential
+    again = httpx.put(presigned["presignedUrl"], content=b"{}")
+    assert again.status_code == 404 and "error" in again.json()
+    assert httpx.put(f"{srv.url}/api/v1/packets/upload/forged", content=b"{}").status_code == 404
+    run_id = trigger(
+        srv, "add", {"payload": "payloads/a.json", "options": {"payloadType": "application/store"}}
+    ).json()["id"]
+    run = wait_status(srv, run_id, "COMPLETED")
+    assert run["payload"] == {"a": 20, "b": 1} and run["output"] == 21

@@ -20,6 +20,9 @@ poll_interval = "0.05s"
 [tasks.add]
 python = "tests.worker.tasks_for_tests:add"
 
+[tasks.echo]
+python = "tests.worker.tasks_for_tests:echo"
+
 [tasks.boom]
 python = "tests.worker.tasks_for_tests:boom"
 retry = { attempts = 1, min = "0.05s", max = "0.1s" }

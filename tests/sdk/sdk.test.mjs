@@ -139,6 +139,15 @@ test("a failing task is retried with Trigger.dev's defaults, then FAILED with it
   assert.match(run.error.message, /boom/);
 });
 
+test("a large payload is offloaded through the packets API and arrives whole", async () => {
+  const big = { text: "x".repeat(200 * 1024), n: 7 };
+  const handle = await tasks.trigger("echo", big);
+  const run = await until(handle.id, (r) => r.isCompleted);
+  assert.equal(run.status, "COMPLETED");
+  assert.equal(run.payload.text.length, 200 * 1024);
+  assert.equal(run.output.echo.n, 7);
+});
+
 test("bad input is a clear error and creates nothing", async () => {
   await assert.rejects(tasks.trigger("no-such-task", {}), (err) => err.status === 404);
   await assert.rejects(

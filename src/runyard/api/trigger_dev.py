@@ -9,7 +9,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runyard.api.auth import key_from_headers
+from runyard.api.auth import PACKET_UPLOADS, key_from_headers
 from runyard.api.common import ApiError, Endpoint, json_response, read_body
 from runyard.api.trigger_dev_render import (
     BatchResponse,
@@ -18,6 +18,7 @@ from runyard.api.trigger_dev_render import (
     IdResponse,
     MessageResponse,
     MetadataResponse,
+    PacketUrl,
     Pagination,
     QueueItem,
     RetrievedRun,
@@ -82,6 +83,19 @@ def _engine_request(service: Service, task_name: str, item: Any, request_key: st
     return req
 
 
+async def _inline(service: Service, item: Any) -> Any:
+    """Replace an offloaded payload (`application/store`: a path uploaded through the packets API) by its
+    content, so the item decodes like any other."""
+    options = item.options
+    if options is None or options.payloadType != "application/store":
+        return item
+    packet = await service.packet(str(item.payload))
+    if packet is None:
+        raise bad(f"payload packet {str(item.payload)[:100]!r} was not uploaded (PUT /api/v2/packets first)")
+    item.payload, options.payloadType = packet[0].decode(errors="replace"), packet[1]
+    return item
+
+
 def _token(request: Request, scopes: list[str]) -> dict[str, str]:
     key = key_from_headers(request.scope["headers"]) or ""
     return {"x-trigger-jwt": public_token(key, scopes)}
@@ -101,7 +115,7 @@ async def _run(request: Request) -> Run:
 async def trigger_task(request: Request) -> Response:
     service = _service(request)
     name = unquote(str(request.path_params["taskIdentifier"]))
-    body: TriggerBody = decode(await read_body(request), TriggerBody)
+    body: TriggerBody = await _inline(service, decode(await read_body(request), TriggerBody))
     req = _engine_request(service, name, body, request.headers.get("x-trigger-request-idempotency-key"))
     result = await service.trigger(req)
     run_id = run_friendly_id(result.run.id)
@@ -115,7 +129,7 @@ async def batch_trigger(request: Request) -> Response:
     body: BatchBody = decode(await read_body(request), BatchBody)
     if not 1 <= len(body.items) <= MAX_BATCH:
         raise bad(f"a batch holds 1 to {MAX_BATCH} items")
-    reqs = [_engine_request(service, item.task, item) for item in body.items]
+    reqs = [_engine_request(service, item.task, await _inline(service, item)) for item in body.items]
     batch, _ = await service.create_batch(len(reqs), sorted({i.task for i in body.items}))
     await service.trigger_many(reqs, batch_id=batch.id)
     await service.seal_batch(batch.id, [])
@@ -166,7 +180,7 @@ async def stream_batch_items(request: Request) -> Response:
         if item.index in errored or item.index in indices:
             continue
         try:
-            reqs.append(_engine_request(service, item.task, item))
+            reqs.append(_engine_request(service, item.task, await _inline(service, item)))
             indices.append(item.index)
         except ApiError as exc:
             errors.append({"index": item.index, "taskIdentifier": item.task, "error": exc.message})
@@ -320,6 +334,25 @@ async def override_queue_limit(request: Request) -> Response:
     return json_response(item)
 
 
+async def create_packet_upload(request: Request) -> Response:
+    """Step 1 of an offloaded payload: a presigned URL to PUT it to, and the path to trigger with."""
+    path = str(request.path_params["filename"])
+    if not 0 < len(path) <= 1024:
+        raise bad("the packet name must be 1 to 1024 characters")
+    token = await _service(request).reserve_packet(path)
+    upload = f"{str(request.base_url).rstrip('/')}{PACKET_UPLOADS}{token}"
+    return json_response(PacketUrl(presignedUrl=upload, storagePath=path))
+
+
+async def upload_packet(request: Request) -> Response:
+    """Step 2: the SDK PUTs the payload to the presigned URL (no API key: the single-use token is the key)."""
+    data = await read_body(request)
+    content_type = request.headers.get("content-type", "application/json").split(";")[0].strip()
+    if not await _service(request).upload_packet(str(request.path_params["token"]), data, content_type):
+        raise ApiError(404, "the upload URL is not valid, was used already or has expired")
+    return json_response({})
+
+
 ENDPOINTS = [
     Endpoint("POST", "/api/v1/tasks/{taskIdentifier}/trigger", trigger_task, "Trigger a task", "trigger.dev",
              body=TriggerBody, response=TriggerResponse),
@@ -348,6 +381,10 @@ ENDPOINTS = [
              body=MetadataBody, response=MetadataResponse),
     Endpoint("GET", "/api/v1/runs/{runId}/metadata", get_metadata, "A run's metadata", "trigger.dev",
              response=MetadataResponse),
+    Endpoint("PUT", "/api/v2/packets/{filename:path}", create_packet_upload, "Presign a large payload upload",
+             "trigger.dev", response=PacketUrl),
+    Endpoint("PUT", "/api/v1/packets/upload/{token}", upload_packet, "Upload a large payload (presigned)",
+             "trigger.dev", auth=False),
     Endpoint("POST", "/api/v1/queues/{queue}/concurrency/override", override_queue_limit,
              "Set a queue's concurrency limit", "trigger.dev", body=QueueOverrideBody, response=QueueItem),
 ]  # fmt: skip

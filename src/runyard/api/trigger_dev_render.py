@@ -141,6 +141,11 @@ class MetadataResponse(msgspec.Struct, kw_only=True):
     metadata: dict[str, Any]
 
 
+class PacketUrl(msgspec.Struct, kw_only=True):
+    presignedUrl: str
+    storagePath: str
+
+
 class QueueItem(msgspec.Struct, kw_only=True):
     id: str
     name: str

@@ -256,6 +256,19 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def update_batch(self, batch_id: str, *, status: str, errors: list[dict[str, Any]], sealed: bool) -> None: ...
 
+    # -- packets (large payloads uploaded before their trigger) -----------------------------------------
+    @abc.abstractmethod
+    async def create_packet(self, path: str, upload_token: str, expires_at: int) -> None:
+        """Reserve `path` for one upload with `upload_token` until `expires_at` (a new reservation replaces it)."""
+
+    @abc.abstractmethod
+    async def fill_packet(self, upload_token: str, data: bytes, content_type: str) -> bool:
+        """Store the upload for a reserved, unexpired, still-empty packet. False if the token is not valid."""
+
+    @abc.abstractmethod
+    async def get_packet(self, path: str) -> tuple[bytes, str] | None:
+        """(data, content type) of an uploaded packet."""
+
     # -- api keys -------------------------------------------------------------------------------
     @abc.abstractmethod
     async def create_api_key(self, key: ApiKey, key_hash: str) -> None: ...

@@ -501,6 +501,20 @@ class SqliteStore(Store):
         args = {"id": batch_id, "status": status, "errors": rows.json_text(errors), "sealed": int(sealed)}
         await self._write(lambda c: _exec(c, "update_batch", {**args, "now": now_us()}))
 
+    # -- packets ------------------------------------------------------------------------------------------
+    async def create_packet(self, path: str, upload_token: str, expires_at: int) -> None:
+        args = {"path": path, "upload_token": upload_token, "expires_at": expires_at, "now": now_us()}
+        await self._write(lambda c: _exec(c, "upsert_packet", args))
+
+    async def fill_packet(self, upload_token: str, data: bytes, content_type: str) -> bool:
+        args = {"upload_token": upload_token, "data": data, "content_type": content_type, "now": now_us()}
+        filled: int = await self._write(lambda c: _exec(c, "fill_packet", args))
+        return filled == 1
+
+    async def get_packet(self, path: str) -> tuple[bytes, str] | None:
+        row = await self._read(lambda c: _one(c, "packet_by_path", {"path": path}))
+        return None if row is None else (bytes(row["data"]), str(row["content_type"]))
+
     # -- api keys -------------------------------------------------------------------------------------
     async def create_api_key(self, key: ApiKey, key_hash: str) -> None:
         args = {

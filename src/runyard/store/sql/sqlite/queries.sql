@@ -263,3 +263,15 @@ SELECT * FROM api_keys ORDER BY created_at;
 
 -- name: revoke_api_key
 UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL;
+
+-- name: upsert_packet
+INSERT INTO packets (path, upload_token, expires_at, created_at) VALUES (:path, :upload_token, :expires_at, :now)
+ON CONFLICT (path) DO UPDATE SET upload_token = excluded.upload_token, expires_at = excluded.expires_at,
+    data = NULL, content_type = NULL;
+
+-- name: fill_packet
+UPDATE packets SET data = :data, content_type = :content_type
+WHERE upload_token = :upload_token AND expires_at > :now AND data IS NULL;
+
+-- name: packet_by_path
+SELECT * FROM packets WHERE path = :path AND data IS NOT NULL;

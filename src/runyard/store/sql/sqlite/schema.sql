@@ -46,6 +46,15 @@ CREATE TABLE logs (
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 
+CREATE TABLE packets (
+    path         TEXT PRIMARY KEY,
+    upload_token TEXT NOT NULL UNIQUE,
+    expires_at   INTEGER NOT NULL,
+    content_type TEXT,
+    data         BLOB,
+    created_at   INTEGER NOT NULL
+);
+
 CREATE TABLE queues (
     name              TEXT PRIMARY KEY,
     concurrency_limit INTEGER,              -- NULL: unlimited; 0 holds every run queued
