@@ -464,3 +464,14 @@ async def test_one_failing_write_does_not_undo_the_others_committed_with_it(stor
             assert not isinstance(result, BaseException)
             assert await store.get_run(p.id) is not None
     assert await store.count_runs(ListRunsParams()) == 4
+
+
+async def test_packets_take_one_upload_before_their_expiry(store: Store) -> None:
+    await store.create_packet("payloads/a.json", "tok-1", now_us() + 60_000_000)
+    assert await store.get_packet("payloads/a.json") is None  # reserved, not uploaded
+    assert await store.fill_packet("tok-1", b'{"json":1}', "application/super+json")
+    assert not await store.fill_packet("tok-1", b"again", "text/plain")  # single use
+    assert await store.get_packet("payloads/a.json") == (b'{"json":1}', "application/super+json")
+    await store.create_packet("payloads/old.json", "tok-2", now_us() - 1)
+    assert not await store.fill_packet("tok-2", b"late", "application/json")
+    assert not await store.fill_packet("nope", b"x", "application/json")
