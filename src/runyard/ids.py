@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import os
 import re
 import threading
@@ -16,12 +17,15 @@ _last_ms = 0
 _last_rand = 0
 
 
-def _encode(value: int, length: int) -> str:
-    out = []
-    for _ in range(length):
-        out.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(out))
+_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+
+
+def encode_128(value: int) -> str:
+    """26 Crockford base32 characters for a 128-bit value (done in C: b32encode, then an alphabet swap).
+
+    The 128 bits are placed at the top of 160 (the 26 leading 5-bit groups cover 130 bits, of which the
+    first two are zero), so the first 26 characters of the standard encoding are the ULID's."""
+    return base64.b32encode((value << 30).to_bytes(20, "big"))[:26].translate(_TO_CROCKFORD).decode()
 
 
 def new_ulid() -> str:
@@ -36,7 +40,7 @@ def new_ulid() -> str:
             _last_ms = ms
             _last_rand = int.from_bytes(os.urandom(10), "big") >> 1  # headroom for increments
         rand = _last_rand
-    return _encode(ms, 10) + _encode(rand, 16)
+    return encode_128((ms << 80) | rand)
 
 
 def is_ulid(value: str) -> bool:

@@ -101,6 +101,8 @@ async def read_body(request: Request) -> bytes:
     """The request body, refusing (413) anything larger than the server's limit without buffering it."""
     limit: int = request.app.state.max_body_bytes
     declared = request.headers.get("content-length")
+    if declared == "0":
+        return b""
     if declared is not None and declared.isdigit() and int(declared) > limit:
         raise from_engine(PayloadTooLarge(f"the request body is larger than the limit of {limit} bytes"))
     chunks: list[bytes] = []
