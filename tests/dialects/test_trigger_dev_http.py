@@ -275,3 +275,21 @@ def test_offloaded_payload_packets(srv: LiveServer) -> None:
     ).json()["id"]
     run = wait_status(srv, run_id, "COMPLETED")
     assert run["payload"] == {"a": 20, "b": 1} and run["output"] == 21
+
+
+def test_trigger_dev_default_attempts_unless_the_task_or_trigger_sets_them(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    srv = live_server(
+        '[tasks.plain]\nnoop = true\nqueue = { name = "q0", concurrency = 0 }\n\n'
+        '[tasks.configured]\nnoop = true\nqueue = "q0"\nretry = { attempts = 5 }\n'
+    )
+    plain = trigger(srv, "plain", {}).json()["id"]
+    chosen = trigger(srv, "plain", {"options": {"maxAttempts": 2}}).json()["id"]
+    configured = trigger(srv, "configured", {}).json()["id"]
+    with srv.client() as c:
+        attempts = {
+            run_id: c.get(f"/v1/runs/{run_id.removeprefix('run_').upper()}").json()["max_attempts"]
+            for run_id in (plain, chosen, configured)
+        }
+    assert attempts == {plain: 3, chosen: 2, configured: 5}
