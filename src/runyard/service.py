@@ -31,6 +31,8 @@ from runyard.tasks import TaskRegistry
 
 DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400.0
 PACKET_UPLOAD_TTL_S = 3600.0
+MAX_SPAN_S = 3650 * 86400.0  # ten years: the bound of every duration and delay
+MAX_ATTEMPTS = 1000
 MAX_PRIORITY = 1_000_000
 
 
@@ -76,8 +78,14 @@ class Service:
         task = self.task(req.task)
         if req.priority < -MAX_PRIORITY or req.priority > MAX_PRIORITY:
             raise BadRequest(f"priority must be between {-MAX_PRIORITY} and {MAX_PRIORITY}")
-        if req.max_attempts is not None and req.max_attempts < 1:
-            raise BadRequest("maxAttempts must be at least 1")
+        if req.max_attempts is not None and not 1 <= req.max_attempts <= MAX_ATTEMPTS:
+            raise BadRequest(f"maxAttempts must be between 1 and {MAX_ATTEMPTS}")
+        for name, seconds in (("ttl", req.ttl_s), ("maxDuration", req.max_duration_s),
+                              ("idempotencyKeyTTL", req.idempotency_ttl_s)):  # fmt: skip
+            if seconds is not None and not 0 <= seconds <= MAX_SPAN_S:
+                raise BadRequest(f"{name} must be between 0 and {MAX_SPAN_S // 86400:.0f} days")
+        if req.delay_until is not None and req.delay_until > now_us() + int(MAX_SPAN_S * 1_000_000):
+            raise BadRequest(f"delay must be at most {MAX_SPAN_S // 86400:.0f} days ahead")
         queue = req.queue or task.queue_name
         set_limit = req.set_queue_limit
         limit = req.queue_limit

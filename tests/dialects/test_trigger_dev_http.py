@@ -102,6 +102,9 @@ def count_runs(srv: LiveServer) -> int:
         ({"payload": "{nope", "options": {"payloadType": "application/super+json"}}, "SuperJSON"),
         ({"payload": 1, "options": {"payloadType": "image/png"}}, "payloadType"),
         ({"options": "fast"}, "Invalid request body"),
+        ({"options": {"ttl": "99999999w"}}, "ttl"),
+        ({"options": {"maxDuration": 1e300}}, "maxDuration"),
+        ({"options": {"delay": "99999999w"}}, "delay"),
     ],
 )
 def test_bad_options_are_400_error_and_create_nothing(srv: LiveServer, body: Any, fragment: str) -> None:

@@ -107,3 +107,19 @@ async def test_trigger_many_is_atomic(service: Service) -> None:
     results = await service.trigger_many([TriggerRequest(task="hello")] * 3, batch_id="B", indices=[5, 6, 7])
     got = await service.store.list_runs(__import__("runyard.store.base", fromlist=["x"]).ListRunsParams(batch_id="B"))
     assert {r.id for r in got.runs} == {r.run.id for r in results}
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"ttl_s": 1e300},
+        {"max_duration_s": 1e12},
+        {"idempotency_ttl_s": -1.0},
+        {"max_attempts": 10**6},
+        {"delay_until": 2**62},
+    ],
+)
+async def test_out_of_range_spans_are_bad_requests(service: Service, options: dict[str, object]) -> None:
+    with pytest.raises(BadRequest):
+        await service.trigger(TriggerRequest(task="hello", **options))  # type: ignore[arg-type]
+    assert await service.store.count_by_status() == {}
