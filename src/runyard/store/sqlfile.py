@@ -7,10 +7,12 @@ from importlib import resources
 from pathlib import Path
 
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+_INCLUDE = re.compile(r"\{\{([a-z_][a-z0-9_]*)\}\}")
 
 
 def parse_queries(text: str) -> dict[str, str]:
-    """Split a queries file into {name: sql}. Comment lines before a name belong to no query."""
+    """Split a queries file into {name: sql}. Comment lines before a name belong to no query; `{{other}}`
+    inside a query is replaced by the text of the query named `other`."""
     queries: dict[str, str] = {}
     matches = list(_NAME.finditer(text))
     for i, match in enumerate(matches):
@@ -23,7 +25,14 @@ def parse_queries(text: str) -> dict[str, str]:
         if match.group(1) in queries:
             raise ValueError(f"query {match.group(1)!r} is defined twice")
         queries[match.group(1)] = sql
-    return queries
+    return {name: _INCLUDE.sub(lambda m: _fragment(queries, m.group(1)), sql) for name, sql in queries.items()}
+
+
+def _fragment(queries: dict[str, str], name: str) -> str:
+    """`{{name}}` stands for the named query's text, so one condition block can serve several queries."""
+    if name not in queries:
+        raise ValueError(f"{{{{{name}}}}} names no query")
+    return queries[name]
 
 
 def sql_dir(backend: str) -> Path:

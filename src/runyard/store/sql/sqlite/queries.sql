@@ -181,11 +181,9 @@ SELECT MIN(t) AS due FROM (
 -- name: count_by_status
 SELECT status, COUNT(*) AS n FROM runs GROUP BY status;
 
--- Pages newest first. `after` (older than) and `before` (newer than) are run ids.
--- name: list_runs_desc
-SELECT * FROM runs
-WHERE (:after IS NULL OR id < :after)
-  AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
+-- The filters of run listings and counts (a fragment: other queries include it as {{run_filters}}).
+-- name: run_filters
+(:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
   AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
   AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
   AND (:triggered_by IS NULL OR triggered_by IN (SELECT value FROM json_each(:triggered_by)))
@@ -194,35 +192,25 @@ WHERE (:after IS NULL OR id < :after)
   AND (:batch_id IS NULL OR batch_id = :batch_id)
   AND (:created_from IS NULL OR created_at >= :created_from)
   AND (:created_to IS NULL OR created_at <= :created_to)
+
+-- Pages newest first. `after` (older than) and `before` (newer than) are run ids.
+-- name: list_runs_desc
+SELECT * FROM runs
+WHERE (:after IS NULL OR id < :after)
+  AND {{run_filters}}
 ORDER BY id DESC
 LIMIT :limit;
 
 -- name: list_runs_asc
 SELECT * FROM runs
 WHERE (:before IS NULL OR id > :before)
-  AND (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
-  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
-  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
-  AND (:triggered_by IS NULL OR triggered_by IN (SELECT value FROM json_each(:triggered_by)))
-  AND (:tags IS NULL OR EXISTS (
-        SELECT 1 FROM json_each(runs.tags) t WHERE t.value IN (SELECT value FROM json_each(:tags))))
-  AND (:batch_id IS NULL OR batch_id = :batch_id)
-  AND (:created_from IS NULL OR created_at >= :created_from)
-  AND (:created_to IS NULL OR created_at <= :created_to)
+  AND {{run_filters}}
 ORDER BY id ASC
 LIMIT :limit;
 
 -- name: count_runs
 SELECT COUNT(*) AS n FROM runs
-WHERE (:statuses IS NULL OR status IN (SELECT value FROM json_each(:statuses)))
-  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
-  AND (:queues IS NULL OR queue IN (SELECT value FROM json_each(:queues)))
-  AND (:triggered_by IS NULL OR triggered_by IN (SELECT value FROM json_each(:triggered_by)))
-  AND (:tags IS NULL OR EXISTS (
-        SELECT 1 FROM json_each(runs.tags) t WHERE t.value IN (SELECT value FROM json_each(:tags))))
-  AND (:batch_id IS NULL OR batch_id = :batch_id)
-  AND (:created_from IS NULL OR created_at >= :created_from)
-  AND (:created_to IS NULL OR created_at <= :created_to);
+WHERE {{run_filters}};
 
 -- name: attempts_of_run
 SELECT * FROM attempts WHERE run_id = :run_id ORDER BY number;
