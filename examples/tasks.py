@@ -23,7 +23,7 @@ async def echo(payload: Any) -> dict[str, Any]:
 
 @runyard.task(attempts=3)
 def flaky(payload: Any) -> str:
-    """Fails unless the payload says otherwise: shows retries with backoff."""
+    """Fails unless the payload is {"succeed": true}: shows retries with backoff."""
     if not (isinstance(payload, dict) and payload.get("succeed")):
         raise RuntimeError('flaky failed (send {"succeed": true} to make it pass)')
     return "ok"

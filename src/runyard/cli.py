@@ -117,7 +117,10 @@ def server(
 
     settings = _settings(config, listen=listen, database=database, data_dir=ctx.obj["data_dir"])
     sys.path.insert(0, os.getcwd())  # so `python = "examples.tasks:add"` resolves from where the server starts
-    runtime = Runtime(settings, with_worker=not no_worker)
+    try:
+        runtime = Runtime(settings, with_worker=not no_worker)
+    except ConfigError as exc:
+        fail(str(exc), 2)
 
     def started(rt: Runtime) -> None:
         if rt.new_admin_key:
@@ -156,8 +159,12 @@ def worker(config: str | None, database: str | None, concurrency: int | None) ->
     settings = _settings(config, **overrides)
     sys.path.insert(0, os.getcwd())
 
-    async def main() -> None:
+    try:
         runtime = Runtime(settings, with_worker=True)
+    except ConfigError as exc:
+        fail(str(exc), 2)
+
+    async def main() -> None:
         await runtime.start()
         err.print(f"runyard worker running {len(runtime.tasks)} tasks against {settings.database}")
         stop = asyncio.Event()

@@ -65,9 +65,3 @@ def us_to_rfc3339(us: int) -> str:
     """RFC 3339 in UTC with a `Z` and microsecond precision."""
     dt = us_to_datetime(us)
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}Z"
-
-
-def datetime_to_us(dt: datetime) -> int:
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=UTC)
-    return int(dt.timestamp() * 1_000_000)

@@ -10,9 +10,9 @@ from runyard.events import EventBus
 from runyard.keys import ensure_admin_key, ensure_key
 from runyard.scheduler import Maintainer
 from runyard.service import Service
-from runyard.settings import Settings
+from runyard.settings import ConfigError, Settings
 from runyard.store.base import Store
-from runyard.tasks import TaskRegistry
+from runyard.tasks import TaskRegistry, tasks_in_module
 from runyard.worker import Worker
 
 
@@ -35,6 +35,14 @@ class Runtime:
         self.settings = settings
         self.store = store or open_store(settings.database)
         self.tasks = TaskRegistry(settings.tasks)
+        for module in settings.imports:
+            try:
+                found = tasks_in_module(module)
+            except ImportError as exc:
+                raise ConfigError(f"server.imports: cannot import {module!r}: {exc}") from None
+            for task in found:
+                if self.tasks.get(task.name) is None:  # runyard.toml wins over the decorator
+                    self.tasks.add(task)
         self.events = EventBus()
         self.service = Service(self.store, self.tasks, self.events)
         run_worker = settings.embedded_worker if with_worker is None else with_worker

@@ -31,6 +31,7 @@ class Settings(msgspec.Struct, kw_only=True):
     poll_interval_s: float = 0.5
     log_cap_bytes: int = 10 * 1024 * 1024
     tasks: dict[str, TaskDef] = msgspec.field(default_factory=dict)
+    imports: list[str] = msgspec.field(default_factory=list)  # modules whose @runyard.task functions are tasks
     queues: dict[str, int | None] = msgspec.field(default_factory=dict)
     config_path: Path | None = None
 

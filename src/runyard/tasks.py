@@ -39,6 +39,7 @@ def task(
                 concurrency_limit=concurrency,
                 retry=RetryPolicy(max_attempts=max(1, attempts)),
                 timeout=parse_duration(timeout) if timeout is not None else None,
+                description=(fn.__doc__ or "").strip().split("\n", 1)[0],
             ),
         )
         return fn

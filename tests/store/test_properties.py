@@ -15,7 +15,7 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from runyard.models import RunStatus
+from runyard.models import RunStatus, can_transition
 from runyard.store.base import ClaimParams, CompleteParams, FailParams, ListRunsParams
 from runyard.store.sqlite import SqliteStore
 from tests.store.conftest import params
@@ -48,6 +48,7 @@ async def _check(path: Path, ops: list[tuple[object, ...]]) -> None:
         for name, limit in LIMITS.items():
             await store.upsert_queue(name, limit)
         live: list[tuple[str, str]] = []  # (run id, attempt id) claimed and not finished by us
+        seen: dict[str, RunStatus] = {}
         for op in ops:
             kind = op[0]
             if kind == "trigger":
@@ -75,6 +76,12 @@ async def _check(path: Path, ops: list[tuple[object, ...]]) -> None:
                 else:
                     await store.cancel(run_id)
             await _invariants(store)
+            for run in (await store.list_runs(ListRunsParams(limit=1000))).runs:
+                before = seen.get(run.id)
+                assert before is None or before is run.status or can_transition(before, run.status), (
+                    f"{before} -> {run.status} is not in the state machine"
+                )
+                seen[run.id] = run.status
     finally:
         await store.close()
 

@@ -10,7 +10,6 @@ from starlette.responses import Response
 
 from runyard.api.common import ApiError, Endpoint, ProblemDetail, decode_body, json_response, read_body
 from runyard.durations import parse_duration, parse_time_us
-from runyard.errors import RunyardError
 from runyard.ids import is_ulid, now_us, us_to_rfc3339
 from runyard.models import Attempt, Run, RunStatus
 from runyard.service import Service, TriggerRequest
@@ -276,10 +275,6 @@ async def list_queues(request: Request) -> Response:
 
 async def health(request: Request) -> Response:
     return json_response(Health(status="ok"))
-
-
-def engine_error(exc: RunyardError) -> ApiError:
-    return ApiError(exc.status, exc.message)
 
 
 ENDPOINTS = [

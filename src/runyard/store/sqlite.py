@@ -25,7 +25,7 @@ from runyard.store.base import (
     Store,
 )
 from runyard.store.sqlfile import load_queries, migrations
-from runyard.store.sqlite_conn import Readers, Writer, connect
+from runyard.store.sqlite_conn import Readers, Writer
 
 Q = load_queries("sqlite")
 LEASE_LOST_ERROR = {"message": "the worker running this attempt stopped heartbeating", "name": "LEASE_EXPIRED"}
@@ -537,8 +537,3 @@ class SqliteStore(Store):
     async def revoke_api_key(self, key_id: str) -> bool:
         changed: int = await self._write(lambda c: _exec(c, "revoke_api_key", {"id": key_id, "now": now_us()}))
         return changed == 1
-
-
-def open_readonly(path: Path) -> sqlite3.Connection:
-    """A read-only connection for tools and tests that inspect a database file."""
-    return connect(path, readonly=True)
