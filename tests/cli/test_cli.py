@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import subprocess
@@ -13,6 +14,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from runyard.ids import new_ulid
+from runyard.models import RunStatus
+from runyard.store.base import EnqueueParams
+from runyard.store.sqlite import SqliteStore
 from tests.conftest import free_port, wait_healthy
 
 pytestmark = pytest.mark.slow
@@ -161,3 +166,38 @@ def test_a_separate_worker_process_runs_what_an_api_only_server_accepts(tmp_path
             if proc is not None and proc.poll() is None:
                 proc.kill()
                 proc.wait()
+
+
+def test_sigterm_stops_a_worker_even_while_a_sync_task_runs(tmp_path: Path) -> None:
+    config = tmp_path / "runyard.toml"
+    config.write_text('[server]\nlease = "3s"\npoll_interval = "0.05s"\n\n'
+                      '[tasks.sleepsync]\npython = "tests.worker.tasks_for_tests:sleep_sync"\n')  # fmt: skip
+    env = {**os.environ, "RUNYARD_API_KEY": API_KEY, "RUNYARD_DATA_DIR": str(tmp_path / "data")}
+    worker = subprocess.Popen(
+        [RUNYARD, "worker", "--config", str(config), "--database", f"sqlite:///{tmp_path / 'w.sqlite'}"],
+        env=env, cwd=Path(__file__).parents[2], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+
+    async def trigger_and_wait_started() -> None:
+        store = SqliteStore(tmp_path / "w.sqlite")
+        await store.open()
+        try:
+            params = EnqueueParams(id=new_ulid(), task="sleepsync", queue="task/sleepsync", payload=b"60")
+            run = (await store.enqueue(params)).run
+            deadline = time.monotonic() + 20
+            while (current := await store.get_run(run.id)) is None or current.status is not RunStatus.EXECUTING:
+                assert time.monotonic() < deadline, "the worker never started the run"
+                await asyncio.sleep(0.05)
+        finally:
+            await store.close()
+
+    try:
+        asyncio.run(trigger_and_wait_started())
+        started = time.monotonic()
+        worker.send_signal(signal.SIGTERM)
+        worker.wait(20)
+        assert time.monotonic() - started < 15, "the worker waited for a 60 s task instead of stopping"
+    finally:
+        if worker.poll() is None:
+            worker.kill()
+            worker.wait()

@@ -32,3 +32,9 @@ def no_args() -> str:
 
 async def brief(payload: Any) -> None:
     await asyncio.sleep(0.03)
+
+
+def sleep_sync(payload: Any) -> None:
+    import time
+
+    time.sleep(float(payload or 30))

@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import functools
 import inspect
+import threading
 import traceback
 from collections.abc import Callable
 from typing import Any
@@ -34,9 +35,31 @@ def _target(target: str) -> tuple[Callable[..., Any], bool, bool]:
     return fn, inspect.iscoroutinefunction(fn), takes_payload
 
 
+def in_daemon_thread(fn: Callable[..., Any], args: tuple[Any, ...]) -> asyncio.Future[Any]:
+    """Run a sync function on a daemon thread of its own. A thread cannot be killed: on stop the attempt ends
+    at once and the thread finishes in the background; being a daemon, it never holds up a process that is
+    shutting down (its run is then retried through its lease, like any run of a stopped worker)."""
+    loop = asyncio.get_running_loop()
+    future: asyncio.Future[Any] = loop.create_future()
+
+    def settle(ok: bool, value: Any) -> None:
+        if not future.done():
+            future.set_result(value) if ok else future.set_exception(value)
+
+    def target() -> None:
+        try:
+            outcome: tuple[bool, Any] = (True, fn(*args))
+        except BaseException as exc:
+            outcome = (False, exc)
+        with contextlib.suppress(RuntimeError):  # the loop is gone: nobody waits for this result any more
+            loop.call_soon_threadsafe(settle, *outcome)
+
+    threading.Thread(target=target, name=f"runyard-task-{getattr(fn, '__name__', 'fn')}", daemon=True).start()
+    return future
+
+
 class PythonExecutor(Executor):
-    """Async functions run on the loop and are cancelled on stop. Sync functions run in a thread; a thread
-    cannot be killed, so on stop the attempt ends at once and the thread finishes in the background."""
+    """Async functions run on the loop and are cancelled on stop; sync functions run on daemon threads."""
 
     kind = "python"
 
@@ -50,9 +73,7 @@ class PythonExecutor(Executor):
         except msgspec.DecodeError as exc:
             return Outcome(kind="failed", error=error_of(exc), retryable=False)
         args = (payload,) if takes_payload else ()
-        work: asyncio.Future[Any] = (
-            asyncio.ensure_future(fn(*args)) if is_async else asyncio.ensure_future(asyncio.to_thread(fn, *args))
-        )
+        work: asyncio.Future[Any] = asyncio.ensure_future(fn(*args)) if is_async else in_daemon_thread(fn, args)
         stop = asyncio.ensure_future(ctx.stop.wait())
         try:
             await asyncio.wait({work, stop}, return_when=asyncio.FIRST_COMPLETED)
