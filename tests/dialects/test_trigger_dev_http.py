@@ -296,3 +296,38 @@ def test_trigger_dev_default_attempts_unless_the_task_or_trigger_sets_them(
             for run_id in (plain, chosen, configured)
         }
     assert attempts == {plain: 3, chosen: 2, configured: 5}
+
+
+def test_a_webhook_task_gets_payload_and_context_and_its_json_becomes_the_output(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    received: list[dict[str, Any]] = []
+
+    class Hook(BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+            received.append(body)
+            reply = json.dumps({"greeting": f"hi {body['context']['user']}", "n": body["payload"]["n"]}).encode()
+            self.send_response(200)
+            self.send_header("content-type", "application/json")
+            self.send_header("content-length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    hook = HTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    try:
+        srv = live_server(f'[tasks.notify]\nurl = "http://127.0.0.1:{hook.server_port}/hook"\n')
+        run_id = trigger(srv, "notify", {"payload": {"n": 5}, "context": {"user": "ada"}}).json()["id"]
+        run = wait_status(srv, run_id, "COMPLETED")
+        assert run["output"] == {"greeting": "hi ada", "n": 5}
+        assert received[0]["payload"] == {"n": 5} and received[0]["context"] == {"user": "ada"}
+        assert received[0]["run"]["task"] == "notify"
+    finally:
+        hook.shutdown()
