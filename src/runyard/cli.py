@@ -236,7 +236,7 @@ def runs_list(ctx: click.Context, status: str | None, task: str | None, tag: str
 
 
 def _print_run(run: dict[str, Any]) -> None:
-    for key in ("id", "task", "status", "end_reason", "exit_code", "queue", "attempt_count", "created_at",
+    for key in ("id", "task", "status", "waiting", "end_reason", "exit_code", "queue", "attempt_count", "created_at",
                 "started_at", "ended_at", "tags", "output", "error"):  # fmt: skip
         if key in run:
             out.print(f"[bold]{key}[/bold]: {json.dumps(run[key]) if key in ('output', 'error', 'tags') else run[key]}")

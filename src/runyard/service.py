@@ -15,8 +15,8 @@ import msgspec
 
 from runyard.errors import BadRequest, ConflictError, NotFoundError
 from runyard.events import EventBus
-from runyard.ids import new_ulid, now_us
-from runyard.models import Attempt, LogLine, Queue, Run, TaskDef, TriggeredBy
+from runyard.ids import new_ulid, now_us, us_to_rfc3339
+from runyard.models import Attempt, LogLine, Queue, Run, RunStatus, TaskDef, TriggeredBy
 from runyard.store.base import (
     BatchRecord,
     Conflict,
@@ -178,6 +178,32 @@ class Service:
                     await asyncio.wait_for(ended.wait(), min(remaining, 0.25))
         finally:
             unsubscribe()
+
+    async def why_waiting(self, run: Run) -> str | None:
+        """Why a run that has not started is still waiting, in words (None once it has started or ended)."""
+        if run.status.value not in ("queued", "delayed"):
+            return None
+        now = now_us()
+        if run.available_at > now:
+            return f"delayed until {us_to_rfc3339(run.available_at)}"
+        queue = await self.store.get_queue(run.queue)
+        if queue is not None and queue.paused:
+            return f"queue {queue.name!r} is paused"
+        if queue is not None and queue.concurrency_limit is not None:
+            if queue.concurrency_limit == 0:
+                return f"queue {queue.name!r} has a concurrency limit of 0: its runs are held"
+            partition = ListRunsParams(
+                queues=[run.queue], concurrency_key=run.concurrency_key, statuses=[RunStatus.EXECUTING]
+            )
+            busy = await self.store.count_runs(partition)
+            scope = f"queue {queue.name!r}"
+            if run.concurrency_key:
+                scope += f" (concurrency key {run.concurrency_key!r})"
+            if busy >= queue.concurrency_limit:
+                return f"{scope} is at its concurrency limit of {queue.concurrency_limit}"
+        if self.tasks.get(run.task) is None:
+            return f"no task {run.task!r} is configured on this server, so no worker here will run it"
+        return "due: waiting for a free worker slot"
 
     async def list_runs(self, params: ListRunsParams) -> RunPage:
         return await self.store.list_runs(params)

@@ -40,6 +40,13 @@ def test_trigger_get_output_and_attempts(srv: LiveServer) -> None:
         assert run["attempts"][0]["status"] == "completed"
 
 
+def test_a_held_run_says_why_it_waits(srv: LiveServer) -> None:
+    with srv.client() as c:
+        run = c.post("/v1/tasks/held/trigger", json={}).json()["run"]
+        assert "waiting" not in run  # the list and trigger views stay small
+        assert "concurrency limit of 0" in c.get(f"/v1/runs/{run['id']}").json()["waiting"]
+
+
 def test_request_idempotency_key_returns_the_same_run(srv: LiveServer) -> None:
     with srv.client() as c:
         first = c.post("/v1/tasks/held/trigger", json={}, headers={"Idempotency-Key": "abc"})

@@ -123,3 +123,21 @@ async def test_out_of_range_spans_are_bad_requests(service: Service, options: di
     with pytest.raises(BadRequest):
         await service.trigger(TriggerRequest(task="hello", **options))  # type: ignore[arg-type]
     assert await service.store.count_by_status() == {}
+
+
+async def test_a_waiting_run_says_why(service: Service) -> None:
+    from runyard.store.base import ClaimParams
+
+    delayed = (await service.trigger(TriggerRequest(task="hello", delay_until=now_us() + 10**9))).run
+    assert (await service.why_waiting(delayed) or "").startswith("delayed until")
+    await service.store.upsert_queue("held", 0)
+    held = (await service.trigger(TriggerRequest(task="hello", queue="held"))).run
+    assert "limit of 0" in (await service.why_waiting(held) or "")
+    first = (await service.trigger(TriggerRequest(task="limited", concurrency_key="k"))).run
+    await service.store.upsert_queue("task/limited", 1)
+    await service.store.claim_batch(ClaimParams(worker_id="w", limit=10, lease_s=30, tasks=["limited"]))
+    second = (await service.trigger(TriggerRequest(task="limited", concurrency_key="k"))).run
+    other_key = (await service.trigger(TriggerRequest(task="limited", concurrency_key="j"))).run
+    assert "concurrency key 'k') is at its concurrency limit of 1" in (await service.why_waiting(second) or "")
+    assert await service.why_waiting(other_key) == "due: waiting for a free worker slot"
+    assert await service.why_waiting(await service.get_run(first.id)) is None

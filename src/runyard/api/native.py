@@ -56,6 +56,7 @@ class NativeRun(msgspec.Struct, kw_only=True, omit_defaults=True):
     exit_code: int | None = None
     end_reason: str | None = None
     attempts: list[NativeAttempt] | None = None
+    waiting: str | None = None  # why a run that has not started waits (detail view only)
 
 
 class TriggerBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -227,7 +228,9 @@ async def list_runs(request: Request) -> Response:
 async def get_run(request: Request) -> Response:
     service = _service(request)
     run = await service.get_run(_run_id(request))
-    return json_response(render_run(run, await service.attempts(run.id)))
+    view = render_run(run, await service.attempts(run.id))
+    view.waiting = await service.why_waiting(run)
+    return json_response(view)
 
 
 async def cancel_run(request: Request) -> Response:

@@ -95,6 +95,7 @@ class ListRunsParams(msgspec.Struct, kw_only=True):
     tags: list[str] | None = None  # any of these tags
     queues: list[str] | None = None
     batch_id: str | None = None
+    concurrency_key: str | None = None  # "" is the partition of runs without a key
     triggered_by: list[TriggeredBy] | None = None
     created_from: int | None = None
     created_to: int | None = None

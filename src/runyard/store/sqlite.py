@@ -71,7 +71,7 @@ def _filters(params: ListRunsParams) -> dict[str, Any]:
     return {
         "statuses": _json_list(params.statuses), "tasks": _json_list(params.tasks),
         "queues": _json_list(params.queues), "triggered_by": _json_list(params.triggered_by),
-        "tags": _json_list(params.tags), "batch_id": params.batch_id,
+        "tags": _json_list(params.tags), "batch_id": params.batch_id, "concurrency_key": params.concurrency_key,
         "created_from": params.created_from, "created_to": params.created_to,
     }  # fmt: skip
 

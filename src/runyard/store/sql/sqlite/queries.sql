@@ -190,6 +190,7 @@ SELECT status, COUNT(*) AS n FROM runs GROUP BY status;
   AND (:tags IS NULL OR EXISTS (
         SELECT 1 FROM json_each(runs.tags) t WHERE t.value IN (SELECT value FROM json_each(:tags))))
   AND (:batch_id IS NULL OR batch_id = :batch_id)
+  AND (:concurrency_key IS NULL OR concurrency_key = :concurrency_key)
   AND (:created_from IS NULL OR created_at >= :created_from)
   AND (:created_to IS NULL OR created_at <= :created_to)
 
