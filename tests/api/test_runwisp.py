@@ -108,6 +108,10 @@ def test_unknown_task_detail(srv: LiveServer) -> None:
 
 def test_other_methods_on_the_trigger_route_are_405(srv: LiveServer) -> None:
     with srv.client() as c:
+        slash = c.post("/api/tasks/hello/run/")
+        assert slash.status_code == 405 and slash.headers["allow"] == "POST"
+        empty = c.post("/api/tasks//run")
+        assert empty.status_code == 422 and empty.json()["errors"][0]["location"] == "path.taskName"
         for method in ("PUT", "DELETE"):
             resp = c.request(method, "/api/tasks/hello/run")
             assert resp.status_code == 405 and "POST" in resp.headers["allow"]

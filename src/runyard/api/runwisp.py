@@ -12,7 +12,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from runyard.api.common import ApiError, Endpoint, Problem, ProblemDetail, json_response, read_body
+from runyard.api.common import ApiError, Endpoint, Problem, ProblemDetail, json_response, problem, read_body
 from runyard.durations import parse_time_us
 from runyard.errors import NotFoundError
 from runyard.ids import is_ulid, us_to_rfc3339
@@ -225,6 +225,21 @@ async def trigger_run(request: Request) -> Response:
     return json_response(render_run(run, _base(request)), 201)
 
 
+async def trigger_without_name(request: Request) -> Response:
+    raise ApiError(
+        422,
+        "required path parameter is missing",
+        [ProblemDetail(location="path.taskName", message="required path parameter is missing")],
+    )
+
+
+async def trailing_slash(request: Request) -> Response:
+    """RunWisp answers a trailing slash on the trigger route with 405, not a redirect."""
+    response = problem(405, "method not allowed")
+    response.headers["allow"] = "POST"
+    return response
+
+
 def _list_params(request: Request) -> tuple[ListRunsParams, int]:
     q = request.query_params
     limit = _int_query(request, "limit", 50, 1, 1000)
@@ -364,6 +379,8 @@ ENDPOINTS = [
     Endpoint("POST", "/api/tasks/{taskName}/run", trigger_run, "Trigger a new run", "runwisp", body=TriggerRunBody,
              response=RunWispRun, status=201,
              query={"wait": "block until the run ends", "waitTimeout": "1..240 s", "via": "ui | cli"}),
+    Endpoint("POST", "/api/tasks//run", trigger_without_name, "An empty task name (422)", "runwisp"),
+    Endpoint("POST", "/api/tasks/{taskName}/run/", trailing_slash, "A trailing slash (405)", "runwisp"),
     Endpoint("GET", "/api/runs", list_runs, "List runs, newest first", "runwisp", response=RunList,
              query={"limit": "1..1000", "offset": "", "status": "phases or end reasons, comma-separated",
                     "taskName": "", "triggeredBy": "", "createdAfter": "", "createdBefore": ""}),
