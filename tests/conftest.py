@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -63,11 +65,15 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
     """`srv = live_server('''[tasks.hello]\\nrun = "echo hi"''')`: a running server with those tasks."""
     servers: list[LiveServer] = []
     monkeypatch.setenv("RUNYARD_API_KEY", API_KEY)
+    sockets = Path(tempfile.mkdtemp(prefix="ry-"))
 
     def start(config: str = "", **overrides: object) -> LiveServer:
+        """Runs execute in the server process unless `processes=N` asks for worker processes."""
         path = tmp_path / f"runyard-{len(servers)}.toml"
         path.write_text(config)
         port = free_port()
+        overrides.setdefault("processes", 0)
+        overrides.setdefault("socket", str(sockets / f"{len(servers)}.sock"))  # short: a unix path has <108 bytes
         settings = load_settings(
             path,
             listen=f"127.0.0.1:{port}",
@@ -93,6 +99,7 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
     yield start
     for live in servers:
         live.stop()
+    shutil.rmtree(sockets, ignore_errors=True)
 
 
 @pytest.fixture

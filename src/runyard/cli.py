@@ -104,18 +104,20 @@ def cli(ctx: click.Context, url: str, api_key: str | None, data_dir: str | None)
 @click.option("--listen", default=None, help="HOST:PORT (default 127.0.0.1:9477)")
 @click.option("--database", default=None, help="sqlite:///path.db")
 @click.option("--no-worker", is_flag=True, help="serve the API only; run `runyard worker` elsewhere")
+@click.option("--processes", type=int, default=None, help="worker processes (default: one per core; 0: in this one)")
 @click.option("--access-log", is_flag=True)
 @click.pass_context
 def server(
-    ctx: click.Context, config: str | None, listen: str | None, database: str | None, no_worker: bool, access_log: bool
-) -> None:
-    """Serve the API, the maintenance loop and (by default) an embedded worker."""
+    ctx: click.Context, config: str | None, listen: str | None, database: str | None, no_worker: bool,
+    processes: int | None, access_log: bool,
+) -> None:  # fmt: skip
+    """Serve the API and the maintenance loop, and execute runs in worker processes (one per core)."""
     import uvicorn
 
     from runyard.api.app import create_app
     from runyard.runtime import Runtime
 
-    settings = _settings(config, listen=listen, database=database, data_dir=ctx.obj["data_dir"])
+    settings = _settings(config, listen=listen, database=database, data_dir=ctx.obj["data_dir"], processes=processes)
     sys.path.insert(0, os.getcwd())  # so `python = "examples.tasks:add"` resolves from where the server starts
     try:
         runtime = Runtime(settings, with_worker=not no_worker)
@@ -150,27 +152,82 @@ def server(
 @cli.command()
 @click.option("--config", type=click.Path(dir_okay=False), default=None)
 @click.option("--database", default=None)
-@click.option("--concurrency", type=int, default=None)
-def worker(config: str | None, database: str | None, concurrency: int | None) -> None:
-    """Run workers alone against the store (several may share one database)."""
+@click.option("--concurrency", type=int, default=None, help="attempts at once per worker process")
+@click.option("--processes", type=int, default=None, help="worker processes (default: one per core; 0: this one)")
+@click.pass_context
+def worker(
+    ctx: click.Context, config: str | None, database: str | None, concurrency: int | None, processes: int | None
+) -> None:
+    """Execute runs: through the server's socket when a server runs on this machine, else on the database."""
+    overrides: dict[str, Any] = {"database": database, "worker_concurrency": concurrency, "processes": processes}
+    settings = _settings(config, data_dir=ctx.obj["data_dir"], **overrides)
+    sys.path.insert(0, os.getcwd())
+    path = settings.socket_path
+    if path is not None and _answers(path):
+        _worker_of_server(str(path), settings.worker_processes, concurrency)
+    else:
+        _worker_on_database(settings)
+
+
+def _answers(path: Path) -> bool:
+    import socket
+
+    with socket.socket(socket.AF_UNIX) as probe:
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+    return True
+
+
+def _until_signal() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+def _worker_of_server(path: str, processes: int, concurrency: int | None) -> None:
+    """Worker processes that use the server's store through its socket (wake-ups and cancels included)."""
+    from runyard.ipc import Channel, NoticeHandler
+    from runyard.worker_process import serve_worker
+
+    async def main() -> None:
+        if processes == 0:
+
+            async def open_channel(on_notice: NoticeHandler) -> Channel:
+                return await Channel.connect(path, on_notice=on_notice)
+
+            err.print(f"runyard worker connected to the server at {path}")
+            await serve_worker(open_channel, concurrency=concurrency)
+            return
+        from runyard.pool import WorkerPool
+
+        pool = WorkerPool(processes, connect=path, concurrency=concurrency)
+        stop = _until_signal()
+        await pool.start()
+        err.print(f"runyard worker: {processes} processes connected to the server at {path}")
+        await stop.wait()
+        err.print("stopping: letting running attempts finish")
+        await pool.stop()
+
+    asyncio.run(main())
+
+
+def _worker_on_database(settings: Settings) -> None:
+    """No server here: a store of our own; new runs are noticed through `PRAGMA data_version`."""
     from runyard.runtime import Runtime
 
-    overrides: dict[str, Any] = {"database": database, "worker_concurrency": concurrency}
-    settings = _settings(config, **overrides)
-    sys.path.insert(0, os.getcwd())
-
     try:
-        runtime = Runtime(settings, with_worker=True)
+        runtime = Runtime(settings, with_worker=True, listen=False, watch=True)
     except ConfigError as exc:
         fail(str(exc), 2)
 
     async def main() -> None:
+        stop = _until_signal()
         await runtime.start()
         err.print(f"runyard worker running {len(runtime.tasks)} tasks against {settings.database}")
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop.set)
         await stop.wait()
         err.print("stopping: letting running attempts finish")
         await runtime.stop()

@@ -1,7 +1,11 @@
-"""In-process events: wake-ups for workers and the scheduler, and run lifecycle notifications.
+"""Events: wake-ups for workers and the scheduler, cancels, and run lifecycle notifications.
 
-Across processes the store provides wake-ups (LISTEN/NOTIFY on PostgreSQL, short polls on SQLite);
-inside one process these signals make a trigger reach an idle worker without any polling delay.
+Inside one process these signals make a trigger reach an idle worker without any polling delay. Across
+processes on one machine the server's hub (`runyard.hub`) carries them: it watches `work_available` and the
+cancel listeners and forwards both to every connected worker process, whose own bus fires them locally;
+run events published in a worker process travel back and are published on the server's bus. Workers on
+other machines are the PostgreSQL backend's part (LISTEN/NOTIFY); a worker without a server on the same
+SQLite file notices new runs through `PRAGMA data_version` (`runyard.wakeup`).
 """
 
 from __future__ import annotations
@@ -20,14 +24,23 @@ class Signal:
 
     def __init__(self) -> None:
         self._event = asyncio.Event()
+        self._watchers: list[Callable[[], None]] = []
 
     def set(self) -> None:
         self._event.set()
+        for watcher in self._watchers:
+            watcher()
+
+    def watch(self, watcher: Callable[[], None]) -> Callable[[], None]:
+        """Also call `watcher` on every `set()` (to forward the signal to other processes)."""
+        self._watchers.append(watcher)
+        return lambda: self._watchers.remove(watcher)
 
     async def wait(self, timeout: float | None) -> bool:
         if not self._event.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._event.wait(), timeout)
+            with contextlib.suppress(TimeoutError):  # asyncio.timeout, unlike wait_for, never swallows a cancel
+                async with asyncio.timeout(timeout):
+                    await self._event.wait()
         fired = self._event.is_set()
         self._event.clear()
         return fired
@@ -55,5 +68,9 @@ class EventBus:
         for listener in list(self._listeners):
             listener(kind, run)
         if kind == "canceled":
-            for cancel_listener in list(self._cancel_listeners):
-                cancel_listener(run.id)
+            self.request_cancel(run.id)
+
+    def request_cancel(self, run_id: str) -> None:
+        """Tell the cancel listeners (workers) to stop `run_id`: a cancel that happened in another process."""
+        for cancel_listener in list(self._cancel_listeners):
+            cancel_listener(run_id)

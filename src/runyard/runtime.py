@@ -1,4 +1,11 @@
-"""Wiring: settings -> store, task registry, service, embedded worker and maintenance loop."""
+"""Wiring: settings -> store, task registry, service, hub, worker processes (or an embedded worker), maintainer.
+
+`runyard server` executes runs in worker processes, one per core by default (`[server] processes`,
+`--processes`; 0 executes in the server process itself). The server keeps the store: its hub
+(`runyard.hub`) runs the workers' store operations, so SQLite has one writer and every worker process
+shares its group commits, and it forwards wake-ups and cancels to them over their channels, so nothing
+polls. The hub also listens on `<data_dir>/runyard.sock` for `runyard worker` processes on this machine.
+"""
 
 from __future__ import annotations
 
@@ -7,12 +14,15 @@ import os
 from pathlib import Path
 
 from runyard.events import EventBus
+from runyard.hub import Hub
 from runyard.keys import ensure_admin_key, ensure_key
+from runyard.pool import WorkerPool
 from runyard.scheduler import Maintainer
 from runyard.service import Service
 from runyard.settings import ConfigError, Settings
 from runyard.store.base import Store
 from runyard.tasks import TaskRegistry, tasks_in_module
+from runyard.wakeup import DataVersionWatcher
 from runyard.worker import Worker
 
 
@@ -29,9 +39,17 @@ def open_store(database: str) -> Store:
 
 
 class Runtime:
-    """Everything one runyard process runs. `start()` opens the store; `stop()` drains and closes."""
+    """Everything one runyard process runs. `start()` opens the store; `stop()` drains and closes.
 
-    def __init__(self, settings: Settings, *, with_worker: bool | None = None, store: Store | None = None) -> None:
+    `listen`: accept `runyard worker` connections on the settings' socket (the server does; a worker
+    with its own store does not). `watch`: wake the workers on `PRAGMA data_version` changes (a worker with
+    its own store, which no server tells about new runs).
+    """
+
+    def __init__(
+        self, settings: Settings, *, with_worker: bool | None = None, store: Store | None = None,
+        listen: bool = True, watch: bool = False,
+    ) -> None:  # fmt: skip
         self.settings = settings
         self.store = store or open_store(settings.database)
         self.tasks = TaskRegistry(settings.tasks)
@@ -46,8 +64,20 @@ class Runtime:
         self.events = EventBus()
         self.service = Service(self.store, self.tasks, self.events)
         run_worker = settings.embedded_worker if with_worker is None else with_worker
-        self.worker: Worker | None = Worker(self.store, self.tasks, self.events, settings) if run_worker else None
+        processes = settings.worker_processes if run_worker else 0
+        self.worker: Worker | None = None
+        if run_worker and processes == 0:
+            self.worker = Worker(self.store, self.tasks, self.events, settings)
+        self.hub = Hub(self.store, self.tasks, self.events, settings)
+        self.pool: WorkerPool | None = None
+        if processes > 0:
+            self.pool = WorkerPool(processes, hub=self.hub, stop_grace_s=settings.lease_s / 3)
         self.maintainer = Maintainer(self.store, self.events, settings)
+        self._listen = listen
+        self.watcher: DataVersionWatcher | None = None
+        path = getattr(self.store, "path", None)
+        if watch and isinstance(path, Path) and str(path) != ":memory:":
+            self.watcher = DataVersionWatcher(path, self.events.work_available, settings.poll_interval_s)
         self.new_admin_key: str | None = None  # set on the first start, printed once by the server
 
     async def start(self) -> None:
@@ -62,12 +92,23 @@ class Runtime:
         for name, limit in self.settings.queues.items():
             await self.store.upsert_queue(name, limit)
         await self.maintainer.start()
+        await self.hub.start(self.settings.socket_path if self._listen else None)
+        if self.watcher is not None:
+            await self.watcher.start()
+        if self.pool is not None:
+            await self.pool.start()
         if self.worker is not None:
             await self.worker.start()
 
     async def stop(self) -> None:
+        if self.pool is not None:
+            with contextlib.suppress(Exception):
+                await self.pool.stop()
         if self.worker is not None:
             with contextlib.suppress(Exception):
                 await self.worker.stop()
+        if self.watcher is not None:
+            await self.watcher.stop()
+        await self.hub.stop()
         await self.maintainer.stop()
         await self.store.close()

@@ -1,8 +1,9 @@
 """The maintenance loop: promotes delayed runs, expires runs past their ttl, reaps lost leases.
 
 It sleeps until the next due time the store reports (or a wake-up), capped by the lease period, so
-an idle server issues a handful of queries a minute, not a poll storm. Every pass is idempotent, so
-several processes may run it against one store.
+an idle server issues a handful of reads a minute, not a poll storm; the (writing) maintenance pass runs
+only when something is due, and then wakes the workers (a retry may have become available). Every pass
+is idempotent, so several processes may run it against one store.
 """
 
 from __future__ import annotations
@@ -48,9 +49,12 @@ class Maintainer:
 
     async def _loop(self) -> None:
         cap = max(0.2, min(self.settings.lease_s / 3, 5.0))
+        due: int | None = now_us()  # one pass at start: leases of a previous life may have expired
         while True:
             try:
-                await self.run_once()
+                if due is not None and due <= now_us():
+                    await self.run_once()
+                    self.events.work_available.set()
                 due = await self.store.next_due_at()
             except asyncio.CancelledError:
                 raise

@@ -25,8 +25,10 @@ class Settings(msgspec.Struct, kw_only=True):
     database: str = "sqlite:///.runyard/runyard.db"
     data_dir: Path = Path(".runyard")
     max_body_bytes: int = 3 * 1024 * 1024
-    embedded_worker: bool = True
-    worker_concurrency: int = 16
+    embedded_worker: bool = True  # False: serve the API only (`--no-worker`)
+    processes: int | None = None  # worker processes; None: one per core; 0: execute in the server process
+    socket: str | None = None  # the hub's unix socket for local workers; None: <data_dir>/runyard.sock; "": none
+    worker_concurrency: int = 16  # attempts at once, per worker process
     lease_s: float = 30.0
     poll_interval_s: float = 0.5
     log_cap_bytes: int = 10 * 1024 * 1024
@@ -34,6 +36,16 @@ class Settings(msgspec.Struct, kw_only=True):
     imports: list[str] = msgspec.field(default_factory=list)  # modules whose @runyard.task functions are tasks
     queues: dict[str, int | None] = msgspec.field(default_factory=dict)
     config_path: Path | None = None
+
+    @property
+    def worker_processes(self) -> int:
+        return max(1, os.cpu_count() or 1) if self.processes is None else max(0, self.processes)
+
+    @property
+    def socket_path(self) -> Path | None:
+        if self.socket == "":
+            return None
+        return Path(self.socket) if self.socket else Path(self.data_dir) / "runyard.sock"
 
     @property
     def host(self) -> str:

@@ -1,7 +1,12 @@
 """The worker: claims runs in batches, executes each attempt under a lease, reports outcomes to the store.
 
-- Claims up to its free slots at once; sleeps on the in-process wake-up signal (or a short poll, which covers
-  triggers made by other processes) when nothing is due.
+- Claims up to its free slots at once; when nothing is due it sleeps on the `work_available` signal of its
+  event bus, without a timeout: nothing polls. The signal comes from a trigger in this process, from the
+  server's hub (worker processes), from the maintainer when a delayed run or a retry falls due, or from the
+  `PRAGMA data_version` watcher of a worker that has no server to talk to. A retry this worker schedules
+  also wakes it when due.
+- It talks to the store through `WorkerStore`: the real store in the server process, a `RemoteStore`
+  (operations forwarded to the server) in a worker process.
 - One heartbeat write per period extends the leases of all its live attempts; attempts the store says it no
   longer owns (canceled elsewhere, reaped after a stall) are stopped at once.
 - Outcomes are written with conditional store operations: a worker that lost its lease cannot overwrite a run.
@@ -25,8 +30,9 @@ from runyard.ids import new_ulid, now_us
 from runyard.models import Attempt, AttemptStatus, Claimed, EndReason, Run, RunStatus, TaskDef
 from runyard.retry import next_retry_delay
 from runyard.settings import Settings
-from runyard.store.base import ClaimParams, CompleteParams, FailParams, Store
+from runyard.store.base import ClaimParams, CompleteParams, FailParams
 from runyard.tasks import TaskRegistry
+from runyard.worker_store import WorkerStore
 
 log = logging.getLogger("runyard.worker")
 T = TypeVar("T")
@@ -37,7 +43,7 @@ LOG_FLUSH_SECONDS = 0.1
 class LogBuffer:
     """Collects an attempt's output lines and appends them to the store in order, in batches."""
 
-    def __init__(self, store: Store, run_id: str, attempt: int) -> None:
+    def __init__(self, store: WorkerStore, run_id: str, attempt: int) -> None:
         self.store = store
         self.run_id = run_id
         self.attempt = attempt
@@ -84,7 +90,7 @@ class LiveAttempt:
 class Worker:
     def __init__(
         self,
-        store: Store,
+        store: WorkerStore,
         tasks: TaskRegistry,
         events: EventBus,
         settings: Settings,
@@ -102,6 +108,7 @@ class Worker:
         self._loops: list[asyncio.Task[None]] = []
         self._slot_freed = asyncio.Event()
         self._unsubscribe: Callable[[], None] | None = None
+        self._wake_timers: set[asyncio.TimerHandle] = set()
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -122,6 +129,8 @@ class Worker:
             live.stop_for("shutdown")
         if self._runs:
             await asyncio.wait(set(self._runs), timeout=10)
+        for timer in self._wake_timers:
+            timer.cancel()
         for task in self._loops:
             task.cancel()
         for task in self._loops:
@@ -161,7 +170,7 @@ class Worker:
             for item in claimed:
                 self._start(item)
             if len(claimed) < free:
-                await self.events.work_available.wait(self.settings.poll_interval_s)
+                await self.events.work_available.wait(None)
 
     async def _heartbeat_loop(self) -> None:
         period = max(0.05, self.settings.lease_s / 3)
@@ -253,7 +262,20 @@ class Worker:
             end_reason=EndReason.START_FAILED if start_failed else EndReason.FAILED,
         )  # fmt: skip
         await self._persist(lambda: self.store.fail_attempt(failed))
+        if retry_at is not None:
+            self._wake_at(retry_at)
         await self._announce(run.id, "retrying" if retry_at else "failed")
+
+    def _wake_at(self, at_us: int) -> None:
+        """Claim again when a retry this worker scheduled falls due (the maintainer covers the rest)."""
+        loop = asyncio.get_running_loop()
+
+        def fire() -> None:
+            self._wake_timers.discard(timer)
+            self.events.work_available.set()
+
+        timer = loop.call_later(max(0.0, (at_us - now_us()) / 1e6), fire)
+        self._wake_timers.add(timer)
 
     async def _announce(self, run_id: str, kind: str) -> None:
         run = await self.store.get_run(run_id)

@@ -219,7 +219,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def next_due_at(self) -> int | None:
-        """The earliest time a delayed run becomes due or a pending run's ttl passes."""
+        """The earliest time a delayed run becomes due, a pending run's ttl passes, a lease expires, or a
+        queued run waiting for its retry becomes available."""
 
     @abc.abstractmethod
     async def count_by_status(self) -> dict[RunStatus, int]: ...

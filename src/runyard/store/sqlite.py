@@ -249,6 +249,7 @@ class SqliteStore(Store):
     def __init__(self, path: Path, *, readers: int = 4) -> None:
         self.path = path
         self._readers_size = readers
+        self.write_transactions = 0  # committed write transactions of closed writers (see `writes`)
         self._writer: Writer | None = None
         self._readers: Readers | None = None
 
@@ -261,9 +262,15 @@ class SqliteStore(Store):
         self._writer.start(init=migrate)
         self._readers = Readers(self.path, self._readers_size)
 
+    @property
+    def writes(self) -> int:
+        """How many write transactions this store has committed (tests check that an idle server writes none)."""
+        return self.write_transactions + (self._writer.commits if self._writer is not None else 0)
+
     async def close(self) -> None:
         if self._writer is not None:
             self._writer.stop()
+            self.write_transactions += self._writer.commits
             self._writer = None
         if self._readers is not None:
             self._readers.close()
@@ -409,7 +416,7 @@ class SqliteStore(Store):
         return [rows.attempt_from_row(r) for r in found]
 
     async def next_due_at(self) -> int | None:
-        row = await self._read(lambda c: _one(c, "next_due_at"))
+        row = await self._read(lambda c: _one(c, "next_due_at", {"now": now_us()}))
         return None if row is None or row["due"] is None else int(row["due"])
 
     async def count_by_status(self) -> dict[RunStatus, int]:

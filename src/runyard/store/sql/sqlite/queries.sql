@@ -176,6 +176,8 @@ SELECT MIN(t) AS due FROM (
     SELECT MIN(expires_at) FROM runs WHERE status IN ('queued', 'delayed') AND expires_at IS NOT NULL
     UNION ALL
     SELECT MIN(lease_expires_at) FROM attempts WHERE status = 'running'
+    UNION ALL
+    SELECT MIN(available_at) FROM runs WHERE status = 'queued' AND available_at > :now  -- retries waiting
 );
 
 -- name: count_by_status

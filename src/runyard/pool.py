@@ -1,0 +1,132 @@
+"""Worker processes: start N of them, restart one that dies, stop them in order.
+
+Each child is `python -m runyard.worker_process`, a lean interpreter that imports only the worker side.
+It either gets one end of a socketpair to the hub of this process (`runyard server`, a `runyard worker`
+with its own store), or connects to a server's socket (`runyard worker` next to a server). The child sets
+PR_SET_PDEATHSIG, so it dies with this process even when this process is SIGKILLed.
+
+A child that dies is started again after a backoff (0.5 s, doubling while it keeps dying young, at most
+30 s). Its attempts are released by the hub once the process is gone (see `runyard.hub`). `stop()` sends
+SIGTERM to every child (stop claiming, finish running attempts for the grace period, then stop them),
+waits for them, and SIGKILLs whatever is left.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+from runyard.hub import Hub, process_exit
+
+log = logging.getLogger("runyard.pool")
+BACKOFF_START_S = 0.5
+BACKOFF_MAX_S = 30.0
+YOUNG_S = 10.0  # a child that dies younger than this counts as crashing; the backoff grows
+
+
+def _spawn(args: list[str], fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(args, pass_fds=fds, stdin=subprocess.DEVNULL)
+
+
+class Child:
+    def __init__(self, slot: int, proc: subprocess.Popen[bytes]) -> None:
+        self.slot = slot
+        self.proc = proc
+        self.started = time.monotonic()
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+
+class WorkerPool:
+    """`count` worker processes, attached to `hub` (socketpairs) or connecting to `connect` (a socket path)."""
+
+    def __init__(
+        self, count: int, *, hub: Hub | None = None, connect: str | None = None, concurrency: int | None = None,
+        stop_grace_s: float = 10.0,
+    ) -> None:  # fmt: skip
+        if (hub is None) == (connect is None):
+            raise ValueError("a pool attaches to a hub or connects to a socket path")
+        self.count = count
+        self.hub = hub
+        self.connect = connect
+        self.concurrency = concurrency
+        self.stop_grace_s = stop_grace_s
+        self.children: dict[int, Child] = {}  # by slot
+        self.restarts = 0
+        self._stopping = False
+        self._supervisors: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        for slot in range(self.count):
+            await self._launch(slot)
+            self._supervisors.append(asyncio.create_task(self._supervise(slot), name=f"runyard-pool-{slot}"))
+
+    async def _launch(self, slot: int) -> None:
+        args = [sys.executable, "-m", "runyard.worker_process", "--parent", str(os.getpid())]
+        if self.concurrency is not None:
+            args += ["--concurrency", str(self.concurrency)]
+        if self.hub is not None:
+            ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+            try:
+                proc = _spawn([*args, "--fd", str(theirs.fileno())], (theirs.fileno(),))
+            finally:
+                theirs.close()
+            await self.hub.attach(ours)
+        else:
+            assert self.connect is not None
+            proc = _spawn([*args, "--connect", self.connect], ())
+        self.children[slot] = Child(slot, proc)
+
+    async def _supervise(self, slot: int) -> None:
+        backoff = BACKOFF_START_S
+        while True:
+            child = self.children[slot]
+            while not await process_exit(child.pid, 3600):
+                pass
+            code = child.proc.wait()
+            if self._stopping:
+                return
+            lived = time.monotonic() - child.started
+            backoff = BACKOFF_START_S if lived > YOUNG_S else min(BACKOFF_MAX_S, backoff * 2)
+            delay = 0.0 if lived > YOUNG_S else backoff
+            log.warning("worker process %d exited (%s); starting another in %.1fs", child.pid, code, delay)
+            await asyncio.sleep(delay)
+            if self._stopping:
+                return
+            try:
+                await self._launch(slot)
+            except OSError:
+                log.exception("could not start a worker process")
+                continue
+            self.restarts += 1
+
+    def pids(self) -> list[int]:
+        return [c.pid for c in self.children.values() if c.proc.poll() is None]
+
+    async def stop(self) -> None:
+        """SIGTERM every child, wait for them to finish (grace period plus a margin), SIGKILL the rest."""
+        self._stopping = True
+        for child in self.children.values():
+            with contextlib.suppress(ProcessLookupError):
+                child.proc.send_signal(signal.SIGTERM)
+        waits = [process_exit(c.pid, self.stop_grace_s + 10) for c in self.children.values()]
+        await asyncio.gather(*waits)
+        for child in self.children.values():
+            if child.proc.poll() is None:
+                log.warning("worker process %d did not stop; killing it", child.pid)
+                child.proc.kill()
+            child.proc.wait()
+        for task in self._supervisors:
+            task.cancel()
+        for task in self._supervisors:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task

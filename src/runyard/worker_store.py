@@ -1,0 +1,183 @@
+"""The store operations a worker uses, and a store that forwards them to the process that owns the store.
+
+A `Worker` needs only these few named operations (`WorkerStore`). In the server's worker processes they
+are a `RemoteStore`: each call travels over an `ipc.Channel` to the server, which runs it on its real
+store (`serve_worker_op`). With SQLite that keeps one writer for the whole machine: requests from all
+worker processes share the server's group commits. On PostgreSQL a worker on another machine would use
+the real store directly; this seam is where that plugs in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol
+
+import msgspec
+
+from runyard.ipc import Channel, decode
+from runyard.models import Claimed, Run, TaskDef
+from runyard.settings import Settings
+from runyard.store.base import ClaimParams, CompleteParams, FailParams
+
+
+class WorkerStore(Protocol):
+    async def claim_batch(self, params: ClaimParams) -> list[Claimed]: ...
+
+    async def heartbeat(self, worker_id: str, attempt_ids: list[str], lease_s: float) -> list[str]: ...
+
+    async def complete_attempt(self, params: CompleteParams) -> bool: ...
+
+    async def fail_attempt(self, params: FailParams) -> bool: ...
+
+    async def append_logs(self, run_id: str, attempt: int, lines: list[tuple[str, str]]) -> None: ...
+
+    async def get_run(self, run_id: str) -> Run | None: ...
+
+    async def update_run_info(
+        self, run_id: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
+    ) -> Run: ...
+
+
+class HeartbeatArgs(msgspec.Struct, array_like=True):
+    worker_id: str
+    attempt_ids: list[str]
+    lease_s: float
+
+
+class LogArgs(msgspec.Struct, array_like=True):
+    run_id: str
+    attempt: int
+    lines: list[tuple[str, str]]
+
+
+class RunInfoArgs(msgspec.Struct, array_like=True):
+    run_id: str
+    tags: list[str] | None
+    metadata: dict[str, Any] | None
+
+
+class Hello(msgspec.Struct, kw_only=True):
+    """A worker process introduces itself."""
+
+    worker_id: str
+    pid: int
+
+
+class RunEvent(msgspec.Struct, array_like=True):
+    """A run event published in a worker process, published again on the server's bus."""
+
+    kind: str
+    run: Run
+
+
+class Welcome(msgspec.Struct, kw_only=True):
+    """What a worker process needs to know, from the server: its settings, the tasks, the import path."""
+
+    settings: Settings
+    tasks: list[TaskDef]
+    sys_path: list[str]
+
+
+def _dec_hook(type_: type, value: Any) -> Any:
+    from pathlib import Path
+
+    if type_ is Path:
+        return Path(value)
+    raise NotImplementedError
+
+
+def _enc_hook(value: Any) -> Any:
+    from pathlib import Path
+
+    if isinstance(value, Path):
+        return str(value)
+    raise NotImplementedError
+
+
+def encode_welcome(welcome: Welcome) -> Any:
+    return msgspec.to_builtins(welcome, enc_hook=_enc_hook)
+
+
+def decode_welcome(raw: msgspec.Raw) -> Welcome:
+    return msgspec.convert(decode(raw, dict), Welcome, dec_hook=_dec_hook)
+
+
+class RemoteStore:
+    """A `WorkerStore` whose operations run in the server process."""
+
+    def __init__(self, channel: Channel) -> None:
+        self.channel = channel
+
+    async def claim_batch(self, params: ClaimParams) -> list[Claimed]:
+        if params.limit <= 0:
+            return []
+        return decode(await self.channel.call("claim_batch", params), list[Claimed])
+
+    async def heartbeat(self, worker_id: str, attempt_ids: list[str], lease_s: float) -> list[str]:
+        if not attempt_ids:
+            return []
+        raw = await self.channel.call("heartbeat", HeartbeatArgs(worker_id, attempt_ids, lease_s))
+        return decode(raw, list[str])
+
+    async def complete_attempt(self, params: CompleteParams) -> bool:
+        return decode(await self.channel.call("complete_attempt", params), bool)
+
+    async def fail_attempt(self, params: FailParams) -> bool:
+        return decode(await self.channel.call("fail_attempt", params), bool)
+
+    async def append_logs(self, run_id: str, attempt: int, lines: list[tuple[str, str]]) -> None:
+        if lines:
+            await self.channel.call("append_logs", LogArgs(run_id, attempt, lines))
+
+    async def get_run(self, run_id: str) -> Run | None:
+        return decode(await self.channel.call("get_run", run_id), Run | None)  # type: ignore[arg-type]
+
+    async def update_run_info(
+        self, run_id: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
+    ) -> Run:
+        return decode(await self.channel.call("update_run_info", RunInfoArgs(run_id, tags, metadata)), Run)
+
+
+Op = Callable[[WorkerStore, msgspec.Raw], Awaitable[Any]]
+
+
+async def _claim(store: WorkerStore, raw: msgspec.Raw) -> Any:
+    return await store.claim_batch(decode(raw, ClaimParams))
+
+
+async def _heartbeat(store: WorkerStore, raw: msgspec.Raw) -> Any:
+    args = decode(raw, HeartbeatArgs)
+    return await store.heartbeat(args.worker_id, args.attempt_ids, args.lease_s)
+
+
+async def _complete(store: WorkerStore, raw: msgspec.Raw) -> Any:
+    return await store.complete_attempt(decode(raw, CompleteParams))
+
+
+async def _fail(store: WorkerStore, raw: msgspec.Raw) -> Any:
+    return await store.fail_attempt(decode(raw, FailParams))
+
+
+async def _logs(store: WorkerStore, raw: msgspec.Raw) -> Any:
+    args = decode(raw, LogArgs)
+    await store.append_logs(args.run_id, args.attempt, args.lines)
+
+
+async def _get_run(store: WorkerStore, raw: msgspec.Raw) -> Any:
+    return await store.get_run(decode(raw, str))
+
+
+async def _run_info(store: WorkerStore, raw: msgspec.Raw) -> Any:
+    args = decode(raw, RunInfoArgs)
+    return await store.update_run_info(args.run_id, tags=args.tags, metadata=args.metadata)
+
+
+WORKER_OPS: dict[str, Op] = {
+    "claim_batch": _claim,
+    "heartbeat": _heartbeat,
+    "complete_attempt": _complete,
+    "fail_attempt": _fail,
+    "append_logs": _logs,
+    "get_run": _get_run,
+    "update_run_info": _run_info,
+}
