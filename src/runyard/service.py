@@ -23,6 +23,7 @@ from runyard.store.base import (
     EnqueueParams,
     EnqueueResult,
     ListRunsParams,
+    LogSize,
     NotFound,
     RunPage,
     Store,
@@ -214,6 +215,10 @@ class Service:
     async def logs(self, run_id: str, after_seq: int = 0, limit: int = 1000) -> list[LogLine]:
         await self.get_run(run_id)
         return await self.store.read_logs(run_id, after_seq, limit)
+
+    async def log_size(self, run_id: str) -> LogSize:
+        """How many lines a run's log has, its bytes, and whether lines were dropped at the log cap."""
+        return await self.store.log_size(run_id)
 
     async def queues(self) -> list[Queue]:
         return await self.store.list_queues()

@@ -33,6 +33,7 @@ class Settings(msgspec.Struct, kw_only=True):
     poll_interval_s: float = 0.5
     log_cap_bytes: int = 10 * 1024 * 1024
     tasks: dict[str, TaskDef] = msgspec.field(default_factory=dict)
+    pass_env: list[str] = msgspec.field(default_factory=list)  # server env vars tasks get (runyard.taskenv)
     imports: list[str] = msgspec.field(default_factory=list)  # modules whose @runyard.task functions are tasks
     queues: dict[str, int | None] = msgspec.field(default_factory=dict)
     config_path: Path | None = None

@@ -26,52 +26,20 @@ from typing import Any, TypeVar
 from runyard.events import EventBus
 from runyard.executors import executor_for
 from runyard.executors.base import ExecutionContext, Outcome
+from runyard.executors.threads import TaskThreads
 from runyard.ids import new_ulid, now_us
 from runyard.models import Attempt, AttemptStatus, Claimed, EndReason, Run, RunStatus, TaskDef
+from runyard.reaper import Reaper
 from runyard.retry import next_retry_delay
+from runyard.runlog import LogBuffer
 from runyard.settings import Settings
 from runyard.store.base import ClaimParams, CompleteParams, FailParams
+from runyard.taskenv import base_env
 from runyard.tasks import TaskRegistry
 from runyard.worker_store import WorkerStore
 
 log = logging.getLogger("runyard.worker")
 T = TypeVar("T")
-LOG_FLUSH_LINES = 256
-LOG_FLUSH_SECONDS = 0.1
-
-
-class LogBuffer:
-    """Collects an attempt's output lines and appends them to the store in order, in batches."""
-
-    def __init__(self, store: WorkerStore, run_id: str, attempt: int) -> None:
-        self.store = store
-        self.run_id = run_id
-        self.attempt = attempt
-        self._lines: list[tuple[str, str]] = []
-        self._timer: asyncio.Task[None] | None = None
-
-    async def __call__(self, stream: str, text: str) -> None:
-        self._lines.append((stream, text))
-        if len(self._lines) >= LOG_FLUSH_LINES:
-            await self.flush()
-        elif self._timer is None:
-            self._timer = asyncio.create_task(self._flush_later())
-
-    async def _flush_later(self) -> None:
-        await asyncio.sleep(LOG_FLUSH_SECONDS)
-        self._timer = None
-        await self.flush()
-
-    async def flush(self) -> None:
-        lines, self._lines = self._lines, []
-        if lines:
-            await self.store.append_logs(self.run_id, self.attempt, lines)
-
-    async def close(self) -> None:
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        await self.flush()
 
 
 @dataclass
@@ -109,6 +77,9 @@ class Worker:
         self._slot_freed = asyncio.Event()
         self._unsubscribe: Callable[[], None] | None = None
         self._wake_timers: set[asyncio.TimerHandle] = set()
+        self.base_env = base_env(settings.pass_env)  # what subprocesses start from (never runyard's secrets)
+        self.threads = TaskThreads(self.concurrency)  # sync Python tasks run here, never on a thread of their own
+        self.reaper = Reaper(self.id)  # kills this worker's process groups if the worker dies (started on use)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:
@@ -138,6 +109,8 @@ class Worker:
                 await task
         if self._unsubscribe is not None:
             self._unsubscribe()
+        self.reaper.close()
+        self.threads.close()
 
     async def drain(self, timeout: float = 30.0) -> None:
         """Wait until no attempt is running (tests)."""
@@ -216,11 +189,19 @@ class Worker:
 
     async def _run_executor(self, live: LiveAttempt, task: TaskDef) -> Outcome:
         run = live.run
-        logs = LogBuffer(self.store, run.id, live.attempt.number)
+        logs = LogBuffer(self.store, run.id, live.attempt.number, self.settings.log_cap_bytes)
         timer = None
         if run.max_duration_s:
             timer = asyncio.get_running_loop().call_later(run.max_duration_s, live.stop_for, "timeout")
-        ctx = ExecutionContext(run=run, task=task, attempt_number=live.attempt.number, log=logs, stop=live.stop)
+
+        async def set_metadata(metadata: dict[str, Any]) -> None:
+            await self.store.update_run_info(run.id, metadata=metadata)
+
+        ctx = ExecutionContext(
+            run=run, task=task, attempt_number=live.attempt.number, log=logs, stop=live.stop,
+            set_metadata=set_metadata, base_env=self.base_env, worker_token=self.id, reaper=self.reaper,
+            threads=self.threads,
+        )  # fmt: skip
         try:
             return await executor_for(task).execute(ctx)
         except Exception as exc:
@@ -230,8 +211,10 @@ class Worker:
         finally:
             if timer is not None:
                 timer.cancel()
-            with contextlib.suppress(Exception):
+            try:
                 await logs.close()
+            except Exception:
+                log.exception("the log of run %s could not be stored", run.id)
 
     async def _report(self, live: LiveAttempt, task: TaskDef | None, outcome: Outcome) -> None:
         run, attempt = live.run, live.attempt

@@ -17,7 +17,7 @@ import msgspec
 from runyard.ipc import Channel, decode
 from runyard.models import Claimed, Run, TaskDef
 from runyard.settings import Settings
-from runyard.store.base import ClaimParams, CompleteParams, FailParams
+from runyard.store.base import ClaimParams, CompleteParams, FailParams, LogSize
 
 
 class WorkerStore(Protocol):
@@ -29,7 +29,9 @@ class WorkerStore(Protocol):
 
     async def fail_attempt(self, params: FailParams) -> bool: ...
 
-    async def append_logs(self, run_id: str, attempt: int, lines: list[tuple[str, str]]) -> None: ...
+    async def append_logs(
+        self, run_id: str, attempt: int, lines: list[tuple[str, str]], cap_bytes: int | None = None
+    ) -> LogSize: ...
 
     async def get_run(self, run_id: str) -> Run | None: ...
 
@@ -48,6 +50,7 @@ class LogArgs(msgspec.Struct, array_like=True):
     run_id: str
     attempt: int
     lines: list[tuple[str, str]]
+    cap_bytes: int | None = None
 
 
 class RunInfoArgs(msgspec.Struct, array_like=True):
@@ -125,9 +128,10 @@ class RemoteStore:
     async def fail_attempt(self, params: FailParams) -> bool:
         return decode(await self.channel.call("fail_attempt", params), bool)
 
-    async def append_logs(self, run_id: str, attempt: int, lines: list[tuple[str, str]]) -> None:
-        if lines:
-            await self.channel.call("append_logs", LogArgs(run_id, attempt, lines))
+    async def append_logs(
+        self, run_id: str, attempt: int, lines: list[tuple[str, str]], cap_bytes: int | None = None
+    ) -> LogSize:
+        return decode(await self.channel.call("append_logs", LogArgs(run_id, attempt, lines, cap_bytes)), LogSize)
 
     async def get_run(self, run_id: str) -> Run | None:
         return decode(await self.channel.call("get_run", run_id), Run | None)  # type: ignore[arg-type]
@@ -160,7 +164,7 @@ async def _fail(store: WorkerStore, raw: msgspec.Raw) -> Any:
 
 async def _logs(store: WorkerStore, raw: msgspec.Raw) -> Any:
     args = decode(raw, LogArgs)
-    await store.append_logs(args.run_id, args.attempt, args.lines)
+    return await store.append_logs(args.run_id, args.attempt, args.lines, args.cap_bytes)
 
 
 async def _get_run(store: WorkerStore, raw: msgspec.Raw) -> Any:

@@ -127,3 +127,15 @@ def test_backoff_grows_and_is_capped() -> None:
     jittered = RetryPolicy(max_attempts=10, factor=2, min_delay=1, max_delay=60, randomize=True)
     for n in range(1, 9):
         assert 1 <= next_retry_delay(jittered, n) <= min(60, 2 ** (n - 1))
+
+
+async def test_shell_tasks_get_an_allow_listed_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    from runyard.taskenv import base_env
+
+    monkeypatch.setenv("RUNYARD_API_KEY", "secret")
+    monkeypatch.setenv("EXTRA_ALLOWED", "yes")
+    monkeypatch.setenv("LC_TESTING", "c")
+    outcome, lines = await execute(shell("echo ${RUNYARD_API_KEY:-unset} ${EXTRA_ALLOWED:-unset} $LC_TESTING"))
+    assert outcome.kind == "completed" and lines == [("stdout", "unset unset c")]
+    allowed = base_env(["EXTRA_ALLOWED"])
+    assert allowed["EXTRA_ALLOWED"] == "yes" and "RUNYARD_API_KEY" not in allowed and "PATH" in allowed

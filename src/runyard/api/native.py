@@ -111,6 +111,7 @@ class LogPage(msgspec.Struct, kw_only=True):
     lines: list[NativeLogLine]
     next_after: int
     finished: bool
+    truncated: bool = False  # lines were dropped at the per-run log cap (a system line says where)
 
 
 class NativeQueue(msgspec.Struct, kw_only=True):
@@ -257,6 +258,7 @@ async def run_logs(request: Request) -> Response:
                for ln in lines],
         next_after=lines[-1].seq if lines else after,
         finished=run.is_final and len(lines) < limit,
+        truncated=(await service.log_size(run_id)).truncated,
     )  # fmt: skip
     return json_response(page)
 

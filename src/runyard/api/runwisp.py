@@ -319,12 +319,12 @@ async def run_log(request: Request) -> Response:
     start = _int_query(request, "from", 1, 1, 2**62)
     limit = _int_query(request, "limit", 1000, 1, 10_000)
     lines = await service.logs(run.id, after_seq=start - 1, limit=limit)
-    total = await service.store.last_log_seq(run.id)
+    size = await service.log_size(run.id)
     page = LogPage(
         lines=[RunWispLogLine(n=ln.seq, ts=ln.ts * 1000, stream=ln.stream, text=ln.text) for ln in lines],
-        firstAvailable=1 if total else 0,
-        totalLines=total,
-        truncated=False,
+        firstAvailable=1 if size.lines else 0,
+        totalLines=size.lines,
+        truncated=size.truncated,
         finalized=run.is_final,
     )
     return json_response(page)

@@ -1,7 +1,9 @@
 """The executor interface: run one attempt of one run, report its outcome.
 
-An executor never touches the store; the worker gives it the payload and a log sink, and turns the
-returned `Outcome` into `complete_attempt` / `fail_attempt`.
+An executor never touches the store; the worker gives it the payload, a log sink, a metadata setter and the
+resources of the process it runs in (a thread pool for sync Python code, a process-group tracker for
+subprocesses), and turns the returned `Outcome` into `complete_attempt` / `fail_attempt`. Everything on the
+context has a default, so an executor also runs outside a worker (tests, embedders).
 """
 
 from __future__ import annotations
@@ -9,13 +11,22 @@ from __future__ import annotations
 import abc
 import asyncio
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
 from runyard.models import Run, TaskDef
 
+if TYPE_CHECKING:
+    from runyard.executors.threads import TaskThreads
+    from runyard.reaper import Reaper
+
 LogSink = Callable[[str, str], Awaitable[None]]  # (stream, text) -> None; stream: stdout|stderr|system
+MetadataSink = Callable[[dict[str, Any]], Awaitable[None]]  # replaces the run's metadata (the APIs show it)
+
+
+async def ignore_metadata(metadata: dict[str, Any]) -> None:
+    """The default metadata sink: outside a worker, metadata stays with the task."""
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -39,6 +50,18 @@ class ExecutionContext(msgspec.Struct, kw_only=True):
     # Set by the worker when the run is canceled or its time (max duration) runs out: the executor
     # stops the work gracefully and returns kind "canceled"; the worker knows which of the two it was.
     stop: asyncio.Event
+    # Stores the run's metadata (runyard.context().metadata); called with the whole dict, coalesced.
+    set_metadata: MetadataSink = ignore_metadata
+    # The environment a subprocess starts from (before the task's own `env`): the allow-listed part of the
+    # server's environment (runyard.taskenv). None: computed from the default allow-list.
+    base_env: dict[str, str] | None = None
+    # Identifies the worker process: every subprocess gets it as RUNYARD_WORKER_TOKEN, so its reaper can find
+    # descendants that left their process group.
+    worker_token: str = ""
+    # The worker process's reaper (kills its process groups if the worker dies); None: not tracked.
+    reaper: Reaper | None = None
+    # The bounded pool sync Python tasks run on; None: a small pool of the executor's own.
+    threads: TaskThreads | None = None
 
 
 class Executor(abc.ABC):
@@ -47,4 +70,4 @@ class Executor(abc.ABC):
     @abc.abstractmethod
     async def execute(self, ctx: ExecutionContext) -> Outcome:
         """Run the attempt to its end. Must return (not raise) for every task-caused failure, and
-        honour `ctx.stop` promptly (return kind "canceled")."""
+        honour `ctx.stop` promptly (return kind "canceled"). Returns only once the work has stopped."""

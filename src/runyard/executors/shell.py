@@ -1,6 +1,8 @@
 """The shell executor: `<shell> -e -c "<command>"` in its own process group, output captured as log lines.
 
-Stopping (cancel, timeout) sends SIGTERM to the whole group, waits the task's graceful_stop, then SIGKILL.
+The environment is explicit (runyard.taskenv): an allow-list of the server's, the task's `env`, the run's ids.
+Stopping (cancel, timeout, worker shutdown) sends SIGTERM to the whole group, waits the task's graceful_stop,
+then SIGKILL.
 A command that cannot start (missing shell or cwd) or is not found (exit 127) is `start_failed`.
 """
 
@@ -13,6 +15,8 @@ import signal
 from typing import Any
 
 from runyard.executors.base import ExecutionContext, Executor, LogSink, Outcome
+from runyard.reaper import escaped_processes
+from runyard.taskenv import base_env
 
 MAX_LINE = 64 * 1024
 NOT_FOUND = 127
@@ -46,12 +50,13 @@ class ShellExecutor(Executor):
         shell = str(config.get("shell") or "/bin/sh")
         cwd = config.get("cwd")
         env = {
-            **os.environ,
+            **(base_env() if ctx.base_env is None else ctx.base_env),
             **{str(k): str(v) for k, v in (config.get("env") or {}).items()},
             "RUNYARD_PAYLOAD": ctx.run.payload.decode(errors="replace"),
             "RUNYARD_RUN_ID": ctx.run.id,
             "RUNYARD_TASK": ctx.task.name,
             "RUNYARD_ATTEMPT": str(ctx.attempt_number),
+            "RUNYARD_WORKER_TOKEN": ctx.worker_token,
         }
         try:
             proc = await asyncio.create_subprocess_exec(
@@ -65,6 +70,8 @@ class ShellExecutor(Executor):
             await ctx.log("system", message)
             return Outcome(kind="start_failed", exit_code=-1, error={"message": message, "name": "StartFailed"},
                            retryable=False)  # fmt: skip
+        if ctx.reaper is not None:
+            ctx.reaper.track(proc.pid, ctx.run.id)
         pumps = asyncio.gather(_pump(proc.stdout, "stdout", ctx.log), _pump(proc.stderr, "stderr", ctx.log))
         waiter = asyncio.ensure_future(proc.wait())
         stopper = asyncio.ensure_future(ctx.stop.wait())
@@ -73,12 +80,18 @@ class ShellExecutor(Executor):
             stopped = not waiter.done()
             if stopped:
                 await self._terminate(proc, waiter, ctx.task.graceful_stop)
+                if ctx.worker_token:  # descendants that left the group carry the run's id and worker token
+                    for pid in escaped_processes(ctx.worker_token, {ctx.run.id}):
+                        with contextlib.suppress(ProcessLookupError, PermissionError):
+                            os.kill(pid, signal.SIGKILL)
             await pumps
         finally:
             stopper.cancel()
             if proc.returncode is None:
                 _signal_group(proc, signal.SIGKILL)
                 await proc.wait()
+            if ctx.reaper is not None:
+                ctx.reaper.untrack(proc.pid)
         code = proc.returncode if proc.returncode is not None else -1
         if stopped:
             return Outcome(kind="canceled", exit_code=-1)

@@ -120,6 +120,12 @@ class BatchRecord(msgspec.Struct, kw_only=True):
     sealed: bool = False
 
 
+class LogSize(msgspec.Struct, kw_only=True):
+    lines: int = 0  # the number of the last line
+    bytes: int = 0  # UTF-8 bytes of the stored text, all attempts
+    truncated: bool = False  # lines were dropped at the per-run cap
+
+
 class MaintenanceResult(msgspec.Struct, kw_only=True):
     promoted: int = 0  # delayed runs now queued
     expired: list[str] = msgspec.field(default_factory=list)  # ttl passed before a start
@@ -237,8 +243,15 @@ class Store(abc.ABC):
 
     # -- logs -------------------------------------------------------------------------------
     @abc.abstractmethod
-    async def append_logs(self, run_id: str, attempt: int, lines: list[tuple[str, str]]) -> None:
-        """Append (stream, text) lines to a run's log in order."""
+    async def append_logs(
+        self, run_id: str, attempt: int, lines: list[tuple[str, str]], cap_bytes: int | None = None
+    ) -> LogSize:
+        """Append (stream, text) lines to a run's log in order. With `cap_bytes`, the log of the run (all its
+        attempts) keeps within it: the lines past the cap are dropped and, once, a system line says so."""
+
+    @abc.abstractmethod
+    async def log_size(self, run_id: str) -> LogSize:
+        """How long a run's log is and whether lines were dropped at its cap."""
 
     @abc.abstractmethod
     async def read_logs(self, run_id: str, after_seq: int = 0, limit: int = 1000) -> list[LogLine]: ...

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from runyard.ids import new_ulid, now_us
+from runyard.logcap import capped_lines, truncation_notice
 from runyard.models import ApiKey, Attempt, AttemptStatus, Claimed, EndReason, LogLine, Queue, Run, RunStatus
 from runyard.store import rows
 from runyard.store.base import (
@@ -19,6 +20,7 @@ from runyard.store.base import (
     EnqueueResult,
     FailParams,
     ListRunsParams,
+    LogSize,
     MaintenanceResult,
     NotFound,
     RunPage,
@@ -38,6 +40,13 @@ def _one(conn: sqlite3.Connection, name: str, params: dict[str, Any] | None = No
 
 def _all(conn: sqlite3.Connection, name: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
     return conn.execute(Q[name], params or {}).fetchall()
+
+
+def _log_size(conn: sqlite3.Connection, run_id: str) -> LogSize:
+    row = _one(conn, "log_size", {"run_id": run_id})
+    if row is None:
+        return LogSize()
+    return LogSize(lines=int(row["lines"]), bytes=int(row["bytes"]), truncated=bool(row["truncated"]))
 
 
 def _exec(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> int:
@@ -443,23 +452,36 @@ class SqliteStore(Store):
         return [rows.queue_from_row(r) for r in found]
 
     # -- logs ---------------------------------------------------------------------------------------
-    async def append_logs(self, run_id: str, attempt: int, lines: list[tuple[str, str]]) -> None:
-        if not lines:
-            return
-
-        def op(conn: sqlite3.Connection) -> None:
-            row = _one(conn, "last_log_seq", {"run_id": run_id})
-            seq = int(row["seq"]) if row is not None else 0
+    async def append_logs(
+        self, run_id: str, attempt: int, lines: list[tuple[str, str]], cap_bytes: int | None = None
+    ) -> LogSize:
+        def op(conn: sqlite3.Connection) -> LogSize:
+            size = _log_size(conn, run_id)
+            if not lines or size.truncated:
+                return size
+            kept, used = capped_lines(lines, size.bytes, cap_bytes)
+            truncated = len(kept) < len(lines)
+            if truncated:
+                kept.append(("system", truncation_notice(cap_bytes or 0)))
             ts = now_us()
             conn.executemany(
                 Q["insert_log"],
                 [
-                    {"run_id": run_id, "seq": seq + i, "attempt": attempt, "stream": s, "ts": ts, "text": t}
-                    for i, (s, t) in enumerate(lines, start=1)
+                    {"run_id": run_id, "seq": size.lines + i, "attempt": attempt, "stream": s, "ts": ts, "text": t}
+                    for i, (s, t) in enumerate(kept, start=1)
                 ],
             )
+            size = LogSize(lines=size.lines + len(kept), bytes=used, truncated=truncated)
+            _exec(conn, "set_log_size", {"run_id": run_id, "lines": size.lines, "bytes": size.bytes,
+                                         "truncated": int(truncated)})  # fmt: skip
+            return size
 
-        await self._write(op)
+        result: LogSize = await self._write(op)
+        return result
+
+    async def log_size(self, run_id: str) -> LogSize:
+        result: LogSize = await self._read(lambda c: _log_size(c, run_id))
+        return result
 
     async def last_log_seq(self, run_id: str) -> int:
         row = await self._read(lambda c: _one(c, "last_log_seq", {"run_id": run_id}))

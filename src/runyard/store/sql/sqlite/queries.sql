@@ -224,6 +224,13 @@ SELECT COALESCE(MAX(seq), 0) AS seq FROM logs WHERE run_id = :run_id;
 -- name: insert_log
 INSERT INTO logs (run_id, seq, attempt, stream, ts, text) VALUES (:run_id, :seq, :attempt, :stream, :ts, :text);
 
+-- name: log_size
+SELECT lines, bytes, truncated FROM log_sizes WHERE run_id = :run_id;
+
+-- name: set_log_size
+INSERT INTO log_sizes (run_id, lines, bytes, truncated) VALUES (:run_id, :lines, :bytes, :truncated)
+ON CONFLICT (run_id) DO UPDATE SET lines = excluded.lines, bytes = excluded.bytes, truncated = excluded.truncated;
+
 -- name: read_logs
 SELECT * FROM logs WHERE run_id = :run_id AND seq > :after_seq ORDER BY seq LIMIT :limit;
 

@@ -46,6 +46,13 @@ CREATE TABLE logs (
     PRIMARY KEY (run_id, seq)
 ) WITHOUT ROWID;
 
+CREATE TABLE log_sizes (
+    run_id    TEXT PRIMARY KEY,
+    lines     INTEGER NOT NULL,
+    bytes     INTEGER NOT NULL,
+    truncated INTEGER NOT NULL DEFAULT 0
+) WITHOUT ROWID;
+
 CREATE TABLE packets (
     path         TEXT PRIMARY KEY,
     upload_token TEXT NOT NULL UNIQUE,
