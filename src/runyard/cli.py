@@ -235,6 +235,26 @@ def _worker_on_database(settings: Settings) -> None:
     asyncio.run(main())
 
 
+@cli.command()
+@click.option("--config", type=click.Path(dir_okay=False), default="runyard.toml", show_default=True)
+def check(config: str) -> None:
+    """Validate a configuration without serving: exit 0 with a summary, or 1 with each problem."""
+    from collections import Counter
+
+    from runyard.checks import check_config
+
+    sys.path.insert(0, os.getcwd())  # as the server does, so python targets resolve the same way
+    problems, tasks = check_config(Path(config))
+    for problem in problems:
+        click.echo(str(problem), err=True)
+    if problems:
+        click.echo(f"{config}: {len(problems)} problem(s)", err=True)
+        sys.exit(1)
+    kinds = Counter(t.kind for t in tasks)
+    summary = ", ".join(f"{n} {kind}" for kind, n in sorted(kinds.items())) or "no tasks"
+    click.echo(f"{config}: ok, {len(tasks)} task(s) ({summary})")
+
+
 # -- client commands -------------------------------------------------------------------------------------
 def _payload(raw: str | None) -> Any:
     if raw is None:

@@ -13,6 +13,7 @@ import contextlib
 import os
 from pathlib import Path
 
+from runyard.checks import describe, task_problems
 from runyard.events import EventBus
 from runyard.hub import Hub
 from runyard.keys import ensure_admin_key, ensure_key
@@ -64,6 +65,10 @@ class Runtime:
         self.events = EventBus()
         self.service = Service(self.store, self.tasks, self.events)
         run_worker = settings.embedded_worker if with_worker is None else with_worker
+        if run_worker:  # a task that cannot run is reported now, not at its first run
+            problems = task_problems(self.tasks, settings.config_path)
+            if problems:
+                raise ConfigError(describe(problems))
         processes = settings.worker_processes if run_worker else 0
         self.worker: Worker | None = None
         if run_worker and processes == 0:

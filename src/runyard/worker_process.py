@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from runyard.checks import task_problems
 from runyard.events import EventBus
 from runyard.ids import new_ulid
 from runyard.ipc import Channel, NoticeHandler, decode
@@ -69,6 +70,8 @@ async def serve_worker(open_channel: Opener, *, concurrency: int | None = None, 
         if path not in sys.path:
             sys.path.insert(0, path)
     tasks = TaskRegistry({t.name: t for t in welcome.tasks})
+    for problem in task_problems(tasks, welcome.settings.config_path):  # imports the targets once, up front
+        log.error("a task cannot run in worker process %s: %s", os.getpid(), problem)
     worker = Worker(RemoteStore(channel), tasks, bus, welcome.settings, worker_id=worker_id, concurrency=concurrency)
 
     def forward(kind: str, run: Run) -> None:
