@@ -81,6 +81,10 @@ class EndReason(enum.StrEnum):
     MISSED = "missed"
     START_FAILED = "start_failed"
     SYSTEM_FAILURE = "system_failure"
+    SKIPPED = "skipped"  # a tick found the task busy under on_overlap = "skip"
+    QUEUE_FULL = "queue_full"  # a tick found max_queued runs already waiting
+    DST_SKIPPED = "dst_skipped"  # the tick's local time did not exist (the clock sprang forward)
+    DAEMON_STOPPED = "daemon_stopped"  # a service replica stopped because the server shut down
 
 
 class AttemptStatus(enum.StrEnum):
@@ -112,6 +116,17 @@ class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
     randomize: bool = True
 
 
+class OverlapPolicy(enum.StrEnum):
+    """What a new run of a busy task does (RunWisp's `on_overlap`)."""
+
+    QUEUE = "queue"  # wait for a slot, up to max_queued waiting runs (then queue_full)
+    SKIP = "skip"  # end at once with end reason `skipped`
+    KILL = "kill"  # stop the running run(s), then start
+
+
+CATCH_UP_ALL = -1  # catch_up = "all": run every tick missed while no server was up
+
+
 class QueueSpec(msgspec.Struct, frozen=True, kw_only=True):
     name: str
     concurrency_limit: int | None = None  # None: unlimited; 0 holds every run queued
@@ -129,6 +144,11 @@ class TaskDef(msgspec.Struct, frozen=True, kw_only=True):
     timeout: float | None = None  # seconds; the run becomes timed_out past it
     graceful_stop: float = 5.0  # seconds between SIGTERM and SIGKILL
     description: str = ""
+    cron: str | None = None  # a schedule from the configuration (see runyard.cron for the forms)
+    timezone: str = "UTC"
+    on_overlap: OverlapPolicy = OverlapPolicy.QUEUE
+    max_queued: int = 100  # waiting runs a busy task may have before a tick gives queue_full
+    catch_up: int = 1  # missed ticks to run after downtime: 1 = latest, 0 = skip, CATCH_UP_ALL = all
 
     @property
     def queue_name(self) -> str:
@@ -170,10 +190,30 @@ class Run(msgspec.Struct, kw_only=True):
     exit_code: int | None = None
     end_reason: EndReason | None = None
     current_attempt_id: str | None = None
+    schedule_id: str | None = None  # the schedule whose tick made this run
 
     @property
     def is_final(self) -> bool:
         return self.status.is_final
+
+
+class Schedule(msgspec.Struct, kw_only=True):
+    """A cron schedule of a task. Times are microseconds UTC; `next_key` is the next tick's local wall time
+    (see runyard.cron), the cursor that names each tick once."""
+
+    id: str
+    task: str
+    cron: str
+    timezone: str = "UTC"
+    active: bool = True
+    declarative: bool = False  # from runyard.toml (kept in step with it); else made over the API
+    external_id: str | None = None
+    deduplication_key: str | None = None
+    created_at: int = 0
+    updated_at: int = 0
+    next_key: int | None = None
+    next_run_at: int | None = None
+    last_run_at: int | None = None  # the due time of the last tick that made a run
 
 
 class Attempt(msgspec.Struct, kw_only=True):

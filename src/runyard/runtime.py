@@ -77,7 +77,7 @@ class Runtime:
         self.pool: WorkerPool | None = None
         if processes > 0:
             self.pool = WorkerPool(processes, hub=self.hub, stop_grace_s=settings.lease_s / 3)
-        self.maintainer = Maintainer(self.store, self.events, settings)
+        self.maintainer = Maintainer(self.store, self.events, settings, self.service)
         self._listen = listen
         self.watcher: DataVersionWatcher | None = None
         path = getattr(self.store, "path", None)
@@ -96,6 +96,7 @@ class Runtime:
                 await self.store.upsert_queue(task.queue_name, task.concurrency_limit)
         for name, limit in self.settings.queues.items():
             await self.store.upsert_queue(name, limit)
+        await self.service.schedules.sync_config()
         await self.maintainer.start()
         await self.hub.start(self.settings.socket_path if self._listen else None)
         if self.watcher is not None:

@@ -1,9 +1,11 @@
-"""The maintenance loop: promotes delayed runs, expires runs past their ttl, reaps lost leases.
+"""The maintenance loop and its named duties: promote delayed runs, expire runs past their ttl, rescue lost
+leases, fire schedules.
 
-It sleeps until the next due time the store reports (or a wake-up), capped by the lease period, so
-an idle server issues a handful of reads a minute, not a poll storm; the (writing) maintenance pass runs
-only when something is due, and then wakes the workers (a retry may have become available). Every pass
-is idempotent, so several processes may run it against one store.
+Each duty is one method, testable alone, and idempotent: several processes may run them against one store
+(conditional updates; schedule ticks are claimed by a compare-and-set on the schedule's cursor and a unique
+(schedule, tick) key on runs). The loop sleeps until the next due time the store reports (or a wake-up),
+capped by the lease period, so an idle server issues a handful of reads a minute, not a poll storm; the
+(writing) duties run only when something is due, and then wake the workers.
 """
 
 from __future__ import annotations
@@ -14,17 +16,19 @@ import logging
 
 from runyard.events import EventBus
 from runyard.ids import now_us
+from runyard.service import Service
 from runyard.settings import Settings
-from runyard.store.base import Store
+from runyard.store.base import EnqueueResult, Store
 
 log = logging.getLogger("runyard.scheduler")
 
 
 class Maintainer:
-    def __init__(self, store: Store, events: EventBus, settings: Settings) -> None:
+    def __init__(self, store: Store, events: EventBus, settings: Settings, service: Service | None = None) -> None:
         self.store = store
         self.events = events
         self.settings = settings
+        self.service = service
         self._task: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
@@ -37,14 +41,46 @@ class Maintainer:
                 await self._task
             self._task = None
 
-    async def run_once(self) -> None:
-        result = await self.store.maintain()
-        if result.promoted or result.requeued or result.expired or result.crashed:
+    # -- duties ----------------------------------------------------------------------------------------
+    async def promote_delayed(self, now: int) -> int:
+        """Queue delayed runs that are due."""
+        promoted = await self.store.promote_delayed(now)
+        if promoted:
             self.events.work_available.set()
-        for run_id in result.expired + result.crashed + result.requeued:
+        return promoted
+
+    async def expire(self, now: int) -> list[str]:
+        """End runs whose ttl passed before they started."""
+        expired = await self.store.expire_runs(now)
+        await self._publish("expired", expired)
+        return expired
+
+    async def rescue_lost_leases(self, now: int) -> tuple[list[str], list[str]]:
+        """Crash attempts whose worker stopped heartbeating: retry their runs, or end them as crashed."""
+        requeued, crashed = await self.store.rescue_lost_leases(now)
+        if requeued:
+            self.events.work_available.set()
+        await self._publish("requeued", requeued)
+        await self._publish("crashed", crashed)
+        return requeued, crashed
+
+    async def fire_schedules(self, now: int) -> list[EnqueueResult]:
+        """Make the runs of schedule ticks that are due (one run per tick, whatever the processes)."""
+        if self.service is None:
+            return []
+        return await self.service.schedules.fire_due(now)
+
+    async def run_once(self) -> None:
+        now = now_us()
+        await self.promote_delayed(now)
+        await self.expire(now)
+        await self.rescue_lost_leases(now)
+        await self.fire_schedules(now)
+
+    async def _publish(self, kind: str, run_ids: list[str]) -> None:
+        for run_id in run_ids:
             run = await self.store.get_run(run_id)
             if run is not None:
-                kind = {"expired": "expired", "crashed": "crashed"}.get(run.status.value, "requeued")
                 self.events.publish(kind, run)
 
     async def _loop(self) -> None:

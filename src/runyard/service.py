@@ -17,6 +17,7 @@ from runyard.errors import BadRequest, ConflictError, NotFoundError
 from runyard.events import EventBus
 from runyard.ids import new_ulid, now_us, us_to_rfc3339
 from runyard.models import Attempt, LogLine, Queue, Run, RunStatus, TaskDef, TriggeredBy
+from runyard.schedules import Schedules
 from runyard.store.base import (
     BatchRecord,
     Conflict,
@@ -67,6 +68,7 @@ class Service:
         self.store = store
         self.tasks = tasks
         self.events = events or EventBus()
+        self.schedules = Schedules(store, tasks, self.events, self)
 
     # -- triggering --------------------------------------------------------------------------------
     def task(self, name: str) -> TaskDef:
@@ -75,7 +77,9 @@ class Service:
             raise NotFoundError(f"task {name!r} not found")
         return task
 
-    def _params(self, req: TriggerRequest, *, batch_id: str | None = None, index: int | None = None) -> EnqueueParams:
+    def enqueue_params(
+        self, req: TriggerRequest, *, batch_id: str | None = None, index: int | None = None
+    ) -> EnqueueParams:
         task = self.task(req.task)
         if req.priority < -MAX_PRIORITY or req.priority > MAX_PRIORITY:
             raise BadRequest(f"priority must be between {-MAX_PRIORITY} and {MAX_PRIORITY}")
@@ -126,13 +130,23 @@ class Service:
             return
         for run in fresh:
             self.events.publish("created", run)
+            if run.is_final:  # ended before it started: skipped, queue_full, missed, dst_skipped
+                self.events.publish(run.status.value, run)
         self.events.work_available.set()
         if any(run.delayed_until or run.expires_at for run in fresh):
             self.events.schedule_changed.set()
 
+    async def announce(self, results: list[EnqueueResult]) -> None:
+        """Publish what new runs did: created, ended at once, and runs stopped by on_overlap = "kill"."""
+        for stopped_id in [s for r in results for s in r.stopped]:
+            stopped = await self.store.get_run(stopped_id)
+            if stopped is not None:
+                self.events.publish("canceled", stopped)
+        self._announce(results)
+
     async def trigger(self, req: TriggerRequest) -> EnqueueResult:
         """Create a run; returns only after it is committed. An idempotent hit returns the old run."""
-        result = await self.store.enqueue(self._params(req))
+        result = await self.store.enqueue(self.enqueue_params(req))
         self._announce([result])
         return result
 
@@ -144,7 +158,7 @@ class Service:
         if indices is None and batch_id is not None:
             indices = list(range(len(reqs)))
         params = [
-            self._params(r, batch_id=batch_id, index=None if indices is None else indices[i])
+            self.enqueue_params(r, batch_id=batch_id, index=None if indices is None else indices[i])
             for i, r in enumerate(reqs)
         ]
         results = await self.store.enqueue_many(params)

@@ -9,8 +9,9 @@ from typing import Any
 
 import msgspec
 
+from runyard import cron
 from runyard.durations import parse_duration
-from runyard.models import RetryPolicy, TaskDef
+from runyard.models import CATCH_UP_ALL, OverlapPolicy, RetryPolicy, TaskDef
 
 DEFAULT_LISTEN = "127.0.0.1:9477"
 TASK_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
@@ -100,7 +101,50 @@ def _retry(where: str, raw: Any) -> RetryPolicy:
 _TASK_KEYS = {
     "run", "python", "url", "noop", "env", "cwd", "shell", "headers", "timeout", "graceful_stop",
     "queue", "concurrency", "retry", "description",
+    "cron", "timezone", "on_overlap", "catch_up", "max_concurrent", "max_queued",
 }  # fmt: skip
+MAX_QUEUED = 10_000
+
+
+def _schedule_keys(where: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """The scheduling keys of a task (`cron`, `timezone`, `on_overlap`, `catch_up`, `max_queued`), checked."""
+    out: dict[str, Any] = {}
+    if "cron" in raw:
+        if not isinstance(raw["cron"], str):
+            raise ConfigError(f"{where}.cron: a string like '0 3 * * *', '@hourly' or '@every 1h30m'")
+        try:
+            cron.parse(raw["cron"])
+        except ValueError as exc:
+            raise ConfigError(f"{where}.cron: {exc}") from None
+        out["cron"] = raw["cron"]
+    if "timezone" in raw:
+        try:
+            cron.zone(str(raw["timezone"]))
+        except ValueError as exc:
+            raise ConfigError(f"{where}.timezone: {exc}") from None
+        out["timezone"] = str(raw["timezone"])
+    if "on_overlap" in raw:
+        try:
+            out["on_overlap"] = OverlapPolicy(raw["on_overlap"])
+        except ValueError:
+            raise ConfigError(
+                f"{where}.on_overlap: unknown policy {raw['on_overlap']!r}: use 'queue', 'skip' or 'kill'"
+            ) from None
+    if "catch_up" in raw:
+        value = raw["catch_up"]
+        words = {"latest": 1, "skip": 0, "all": CATCH_UP_ALL}
+        if isinstance(value, str) and value in words:
+            out["catch_up"] = words[value]
+        elif isinstance(value, int) and not isinstance(value, bool) and value >= 0:
+            out["catch_up"] = value
+        else:
+            raise ConfigError(f"{where}.catch_up: 'latest', 'all', 'skip' or a number of missed ticks to run (>= 0)")
+    if "max_queued" in raw:
+        value = raw["max_queued"]
+        if not (isinstance(value, int) and not isinstance(value, bool) and 0 <= value <= MAX_QUEUED):
+            raise ConfigError(f"{where}.max_queued: an integer from 0 to {MAX_QUEUED}")
+        out["max_queued"] = value
+    return out
 
 
 def task_from_config(name: str, raw: dict[str, Any]) -> TaskDef:
@@ -125,7 +169,9 @@ def task_from_config(name: str, raw: dict[str, Any]) -> TaskDef:
     elif kind == "http":
         config = {"url": str(raw["url"]), "headers": dict(raw.get("headers", {}))}
     queue = raw.get("queue")
-    limit = raw.get("concurrency")
+    if "concurrency" in raw and "max_concurrent" in raw:
+        raise ConfigError(f"{where}: set concurrency or max_concurrent (the same setting), not both")
+    limit = raw.get("concurrency", raw.get("max_concurrent"))
     if isinstance(queue, dict):
         limit = queue.get("concurrency", limit)
         queue = queue.get("name")
@@ -142,6 +188,7 @@ def task_from_config(name: str, raw: dict[str, Any]) -> TaskDef:
         timeout=_seconds(f"{where}.timeout", timeout) if timeout is not None else None,
         graceful_stop=_seconds(f"{where}.graceful_stop", raw.get("graceful_stop", 5)),
         description=str(raw.get("description", "")),
+        **_schedule_keys(where, raw),
     )
 
 
@@ -175,7 +222,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         if os.environ.get(env):
             server[key] = os.environ[env]
     server.update({k: v for k, v in overrides.items() if v is not None})
-    tasks = {name: task_from_config(name, spec) for name, spec in raw.get("tasks", {}).items()}
+    try:
+        tasks = {name: task_from_config(name, spec) for name, spec in raw.get("tasks", {}).items()}
+    except ConfigError as exc:
+        raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
     queues: dict[str, int | None] = {}
     for qname, spec in raw.get("queues", {}).items():
         limit = spec.get("concurrency") if isinstance(spec, dict) else spec

@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from runyard.ids import now_us
 from runyard.models import (
     ApiKey,
     Attempt,
@@ -19,11 +20,21 @@ from runyard.models import (
     Claimed,
     EndReason,
     LogLine,
+    OverlapPolicy,
     Queue,
     Run,
     RunStatus,
+    Schedule,
     TriggeredBy,
 )
+
+
+class Overlap(msgspec.Struct, frozen=True, kw_only=True):
+    """A task's overlap rule, checked in the transaction that creates the run."""
+
+    policy: OverlapPolicy = OverlapPolicy.QUEUE
+    limit: int | None = None  # executing runs of the task that make it busy (None: never busy)
+    max_queued: int = 100
 
 
 class EnqueueParams(msgspec.Struct, kw_only=True):
@@ -53,11 +64,54 @@ class EnqueueParams(msgspec.Struct, kw_only=True):
     # A queue limit sent with the trigger: stored on the queue (None leaves the stored limit).
     queue_limit: int | None = None
     set_queue_limit: bool = False
+    schedule_id: str | None = None  # the schedule and tick (runyard.cron key) this run was made for
+    schedule_key: int | None = None
+    overlap: Overlap | None = None  # None: no overlap rule (the run just waits for a slot)
+    end_reason: EndReason | None = None  # record the run as ended at once (missed, dst_skipped)
 
 
 class EnqueueResult(msgspec.Struct, kw_only=True):
     run: Run
     cached: bool = False  # the idempotency key, request key or batch index matched an existing run
+    stopped: list[str] = msgspec.field(default_factory=list)  # runs ended by on_overlap = "kill"
+
+
+class ScheduleParams(msgspec.Struct, kw_only=True):
+    """A schedule to create, or to update when one with the same deduplication key exists."""
+
+    id: str
+    task: str
+    cron: str
+    timezone: str = "UTC"
+    active: bool = True
+    declarative: bool = False
+    external_id: str | None = None
+    deduplication_key: str | None = None
+    next_key: int | None = None  # the cursor to use when the schedule is new or its timing changed
+    next_run_at: int | None = None
+
+
+class ListSchedulesParams(msgspec.Struct, kw_only=True):
+    limit: int = 50
+    offset: int = 0
+    task: str | None = None
+
+
+class FireParams(msgspec.Struct, kw_only=True):
+    """Fire a schedule's due ticks: move its cursor from `expected_key` to `next_key` and create one run per
+    tick, atomically. If another process moved the cursor first, nothing happens."""
+
+    schedule_id: str
+    expected_key: int
+    next_key: int
+    next_run_at: int
+    last_run_at: int | None = None
+    runs: list[EnqueueParams] = msgspec.field(default_factory=list)
+
+
+class FireResult(msgspec.Struct, kw_only=True):
+    fired: bool  # False: another process fired these ticks
+    results: list[EnqueueResult] = msgspec.field(default_factory=list)
 
 
 class ClaimParams(msgspec.Struct, kw_only=True):
@@ -203,11 +257,26 @@ class Store(abc.ABC):
     ) -> Run:
         """Replace tags and/or metadata of a run. Raises NotFound."""
 
+    # -- maintenance duties: each idempotent and safe to run from several processes at once ------
     @abc.abstractmethod
-    async def maintain(self, lease_grace_s: float = 0.0) -> MaintenanceResult:
-        """Promote due delayed runs, expire runs whose ttl passed, reap attempts whose lease expired.
+    async def promote_delayed(self, now: int) -> int:
+        """Queue the delayed runs due at `now`; returns how many."""
 
-        Idempotent and safe to run from several processes at once."""
+    @abc.abstractmethod
+    async def expire_runs(self, now: int) -> list[str]:
+        """End the runs not started whose ttl passed by `now` (expired / missed)."""
+
+    @abc.abstractmethod
+    async def rescue_lost_leases(self, now: int) -> tuple[list[str], list[str]]:
+        """Crash the attempts whose lease ended before `now`: (runs requeued for a retry, runs crashed)."""
+
+    async def maintain(self, lease_grace_s: float = 0.0) -> MaintenanceResult:
+        """Every run duty at once: promote delayed runs, expire runs past their ttl, rescue lost leases."""
+        now = now_us()
+        promoted = await self.promote_delayed(now)
+        expired = await self.expire_runs(now)
+        requeued, crashed = await self.rescue_lost_leases(now - int(lease_grace_s * 1_000_000))
+        return MaintenanceResult(promoted=promoted, expired=expired, requeued=requeued, crashed=crashed)
 
     # -- runs: reads ----------------------------------------------------------------------------
     @abc.abstractmethod
@@ -230,6 +299,39 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def count_by_status(self) -> dict[RunStatus, int]: ...
+
+    # -- schedules ----------------------------------------------------------------------------
+    @abc.abstractmethod
+    async def upsert_schedule(self, params: ScheduleParams) -> tuple[Schedule, bool]:
+        """Create a schedule, or update the one with the same deduplication key. (schedule, created)."""
+
+    @abc.abstractmethod
+    async def update_schedule(self, schedule_id: str, params: ScheduleParams) -> Schedule:
+        """Change a schedule's task, cron, zone, external id or active flag. Raises NotFound."""
+
+    @abc.abstractmethod
+    async def get_schedule(self, schedule_id: str) -> Schedule | None: ...
+
+    @abc.abstractmethod
+    async def get_schedule_by_key(self, deduplication_key: str) -> Schedule | None: ...
+
+    @abc.abstractmethod
+    async def list_schedules(self, params: ListSchedulesParams) -> tuple[list[Schedule], int]:
+        """A page of schedules (oldest first) and the total count."""
+
+    @abc.abstractmethod
+    async def delete_schedule(self, schedule_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def sync_declarative_schedules(self, schedules: list[ScheduleParams]) -> None:
+        """Make the configuration's schedules exactly these (matched by deduplication key), in one transaction."""
+
+    @abc.abstractmethod
+    async def due_schedules(self, now: int, limit: int) -> list[Schedule]:
+        """Active schedules whose next tick is due at `now`, most overdue first."""
+
+    @abc.abstractmethod
+    async def fire_schedule(self, params: FireParams) -> FireResult: ...
 
     # -- queues -----------------------------------------------------------------------------
     @abc.abstractmethod

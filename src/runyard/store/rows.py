@@ -6,7 +6,18 @@ from typing import Any, Protocol
 
 import msgspec
 
-from runyard.models import ApiKey, Attempt, AttemptStatus, EndReason, LogLine, Queue, Run, RunStatus, TriggeredBy
+from runyard.models import (
+    ApiKey,
+    Attempt,
+    AttemptStatus,
+    EndReason,
+    LogLine,
+    Queue,
+    Run,
+    RunStatus,
+    Schedule,
+    TriggeredBy,
+)
 from runyard.store.base import BatchRecord
 
 
@@ -76,6 +87,7 @@ def run_from_row(row: Row) -> Run:
         exit_code=row["exit_code"],
         end_reason=EndReason(row["end_reason"]) if row["end_reason"] else None,
         current_attempt_id=row["current_attempt_id"],
+        schedule_id=row["schedule_id"],
     )
 
 
@@ -125,3 +137,21 @@ def api_key_from_row(row: Row) -> ApiKey:
         id=row["id"], name=row["name"], prefix=row["prefix"], created_at=row["created_at"],
         revoked_at=row["revoked_at"],
     )  # fmt: skip
+
+
+def schedule_from_row(row: Row) -> Schedule:
+    return Schedule(
+        id=row["id"],
+        task=row["task"],
+        cron=row["cron"],
+        timezone=row["timezone"],
+        active=bool(row["active"]),
+        declarative=bool(row["declarative"]),
+        external_id=row["external_id"],
+        deduplication_key=row["deduplication_key"],
+        created_at=row["created_at"],
+        updated_at=row["updated_at"],
+        next_key=row["next_key"],
+        next_run_at=row["next_run_at"],
+        last_run_at=row["last_run_at"],
+    )

@@ -9,7 +9,17 @@ from typing import Any
 
 from runyard.ids import new_ulid, now_us
 from runyard.logcap import capped_lines, truncation_notice
-from runyard.models import ApiKey, Attempt, AttemptStatus, Claimed, EndReason, LogLine, Queue, Run, RunStatus
+from runyard.models import (
+    ApiKey,
+    Attempt,
+    AttemptStatus,
+    Claimed,
+    EndReason,
+    LogLine,
+    Queue,
+    Run,
+    RunStatus,
+)
 from runyard.store import rows
 from runyard.store.base import (
     BatchRecord,
@@ -19,27 +29,24 @@ from runyard.store.base import (
     EnqueueParams,
     EnqueueResult,
     FailParams,
+    FireParams,
+    FireResult,
     ListRunsParams,
     LogSize,
-    MaintenanceResult,
-    NotFound,
     RunPage,
     Store,
 )
-from runyard.store.sqlfile import load_queries, migrations
+from runyard.store.sqlfile import migrations
 from runyard.store.sqlite_conn import Readers, Writer
+from runyard.store.sqlite_enqueue import enqueue as _enqueue
+from runyard.store.sqlite_enqueue import run_or_raise as _run_or_raise
+from runyard.store.sqlite_schedules import SqliteSchedules
+from runyard.store.sqlite_sql import Q
+from runyard.store.sqlite_sql import all_ as _all
+from runyard.store.sqlite_sql import exec_ as _exec
+from runyard.store.sqlite_sql import one as _one
 
-Q = load_queries("sqlite")
 LEASE_LOST_ERROR = {"message": "the worker running this attempt stopped heartbeating", "name": "LEASE_EXPIRED"}
-
-
-def _one(conn: sqlite3.Connection, name: str, params: dict[str, Any] | None = None) -> sqlite3.Row | None:
-    row: sqlite3.Row | None = conn.execute(Q[name], params or {}).fetchone()
-    return row
-
-
-def _all(conn: sqlite3.Connection, name: str, params: dict[str, Any] | None = None) -> list[sqlite3.Row]:
-    return conn.execute(Q[name], params or {}).fetchall()
 
 
 def _log_size(conn: sqlite3.Connection, run_id: str) -> LogSize:
@@ -47,17 +54,6 @@ def _log_size(conn: sqlite3.Connection, run_id: str) -> LogSize:
     if row is None:
         return LogSize()
     return LogSize(lines=int(row["lines"]), bytes=int(row["bytes"]), truncated=bool(row["truncated"]))
-
-
-def _exec(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> int:
-    return conn.execute(Q[name], params).rowcount
-
-
-def _run_or_raise(conn: sqlite3.Connection, run_id: str) -> Run:
-    row = _one(conn, "run_by_id", {"id": run_id})
-    if row is None:
-        raise NotFound(run_id)
-    return rows.run_from_row(row)
 
 
 def _json_list(values: Sequence[str] | None) -> str | None:
@@ -102,77 +98,6 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute("ROLLBACK")
         raise
     return max(applied, default=0)
-
-
-def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
-    available_at = p.delay_until if p.delay_until is not None and p.delay_until > now else now
-    status = RunStatus.DELAYED if available_at > now else RunStatus.QUEUED
-    expires_at = available_at + int(p.ttl_s * 1_000_000) if p.ttl_s is not None else None
-    idem_expires = now + int((p.idempotency_ttl_s or 0) * 1_000_000) if p.idempotency_key is not None else None
-    run = Run(
-        id=p.id,
-        task=p.task,
-        status=status,
-        queue=p.queue,
-        payload=p.payload,
-        payload_type=p.payload_type,
-        context=p.context,
-        tags=list(p.tags),
-        metadata=p.metadata,
-        concurrency_key=p.concurrency_key,
-        idempotency_key=p.idempotency_key,
-        idempotency_expires_at=idem_expires,
-        request_key=p.request_key,
-        priority=p.priority,
-        available_at=available_at,
-        expires_at=expires_at,
-        ttl_s=p.ttl_s,
-        max_attempts=p.max_attempts,
-        max_duration_s=p.max_duration_s,
-        triggered_by=p.triggered_by,
-        replay_of=p.replay_of,
-        batch_id=p.batch_id,
-        created_at=now,
-        updated_at=now,
-        delayed_until=available_at if status is RunStatus.DELAYED else None,
-    )
-    _exec(
-        conn,
-        "insert_run",
-        {
-            "id": run.id, "task": run.task, "status": run.status.value, "queue": run.queue,
-            "concurrency_key": run.concurrency_key, "payload": run.payload, "payload_type": run.payload_type,
-            "context": run.context, "tags": rows.json_text(run.tags), "metadata": rows.json_text(run.metadata),
-            "idempotency_key": run.idempotency_key, "idempotency_expires_at": idem_expires,
-            "request_key": run.request_key, "priority": run.priority, "available_at": available_at,
-            "expires_at": expires_at, "ttl_s": run.ttl_s, "max_attempts": run.max_attempts,
-            "max_duration_s": run.max_duration_s, "triggered_by": run.triggered_by.value,
-            "replay_of": run.replay_of, "batch_id": run.batch_id, "batch_index": p.batch_index,
-            "created_at": now, "updated_at": now, "delayed_until": run.delayed_until,
-        },
-    )  # fmt: skip
-    return run
-
-
-def _enqueue(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> EnqueueResult:
-    existing = None
-    if p.request_key is not None:
-        existing = _one(conn, "run_by_request_key", {"request_key": p.request_key})
-    if existing is None and p.batch_id is not None and p.batch_index is not None:
-        existing = _one(conn, "run_by_batch_item", {"batch_id": p.batch_id, "batch_index": p.batch_index})
-    if existing is None and p.idempotency_key is not None:
-        existing = _one(
-            conn,
-            "run_holding_idempotency_key",
-            {"task": p.task, "idempotency_key": p.idempotency_key, "now": now},
-        )
-    if existing is not None:
-        return EnqueueResult(run=rows.run_from_row(existing), cached=True)
-    if p.set_queue_limit:
-        _exec(conn, "upsert_queue", {"name": p.queue, "concurrency_limit": p.queue_limit})
-    elif p.queue_limit is not None:
-        _exec(conn, "insert_queue_if_missing", {"name": p.queue, "concurrency_limit": p.queue_limit})
-    return EnqueueResult(run=_insert_run(conn, p, now))
 
 
 def _claim(conn: sqlite3.Connection, p: ClaimParams) -> list[Claimed]:
@@ -231,12 +156,10 @@ def _fail(conn: sqlite3.Connection, p: FailParams) -> bool:
     )
 
 
-def _maintain(conn: sqlite3.Connection, grace_s: float) -> MaintenanceResult:
-    now = now_us()
-    result = MaintenanceResult()
-    result.promoted = _exec(conn, "promote_delayed", {"now": now})
-    result.expired = [r["id"] for r in _all(conn, "expire_runs", {"now": now})]
-    for lost in _all(conn, "lost_leases", {"now": now - int(grace_s * 1_000_000)}):
+def _rescue_lost_leases(conn: sqlite3.Connection, now: int) -> tuple[list[str], list[str]]:
+    requeued: list[str] = []
+    crashed: list[str] = []
+    for lost in _all(conn, "lost_leases", {"now": now}):
         retry = lost["attempt_count"] < lost["max_attempts"]
         _fail(
             conn,
@@ -247,14 +170,14 @@ def _maintain(conn: sqlite3.Connection, grace_s: float) -> MaintenanceResult:
                 run_status=RunStatus.CRASHED,
                 end_reason=EndReason.CRASHED,
                 exit_code=-1,
-                retry_at=now if retry else None,
+                retry_at=now_us() if retry else None,
             ),
         )
-        (result.requeued if retry else result.crashed).append(lost["run_id"])
-    return result
+        (requeued if retry else crashed).append(lost["run_id"])
+    return requeued, crashed
 
 
-class SqliteStore(Store):
+class SqliteStore(SqliteSchedules, Store):
     def __init__(self, path: Path, *, readers: int = 4) -> None:
         self.path = path
         self._readers_size = readers
@@ -313,6 +236,24 @@ class SqliteStore(Store):
 
         results: list[EnqueueResult] = await self._write(op)
         return results
+
+    async def fire_schedule(self, params: FireParams) -> FireResult:
+        def op(conn: sqlite3.Connection) -> FireResult:
+            now = now_us()
+            moved = _exec(
+                conn,
+                "advance_schedule",
+                {
+                    "id": params.schedule_id, "expected_key": params.expected_key, "next_key": params.next_key,
+                    "next_run_at": params.next_run_at, "last_run_at": params.last_run_at, "now": now,
+                },
+            )  # fmt: skip
+            if not moved:
+                return FireResult(fired=False)
+            return FireResult(fired=True, results=[_enqueue(conn, p, now) for p in params.runs])
+
+        result: FireResult = await self._write(op)
+        return result
 
     async def claim_batch(self, params: ClaimParams) -> list[Claimed]:
         if params.limit <= 0:
@@ -386,9 +327,17 @@ class SqliteStore(Store):
         run: Run = await self._write(op)
         return run
 
-    async def maintain(self, lease_grace_s: float = 0.0) -> MaintenanceResult:
-        result: MaintenanceResult = await self._write(lambda c: _maintain(c, lease_grace_s))
-        return result
+    async def promote_delayed(self, now: int) -> int:
+        promoted: int = await self._write(lambda c: _exec(c, "promote_delayed", {"now": now}))
+        return promoted
+
+    async def expire_runs(self, now: int) -> list[str]:
+        expired: list[str] = await self._write(lambda c: [r["id"] for r in _all(c, "expire_runs", {"now": now})])
+        return expired
+
+    async def rescue_lost_leases(self, now: int) -> tuple[list[str], list[str]]:
+        found: tuple[list[str], list[str]] = await self._write(lambda c: _rescue_lost_leases(c, now))
+        return found
 
     # -- runs: reads ---------------------------------------------------------------------------------
     async def get_run(self, run_id: str) -> Run | None:

@@ -6,12 +6,12 @@ INSERT INTO runs (
     id, task, status, queue, concurrency_key, payload, payload_type, context, tags, metadata,
     idempotency_key, idempotency_expires_at, request_key, priority, available_at, expires_at, ttl_s,
     max_attempts, max_duration_s, triggered_by, replay_of, batch_id, batch_index, created_at, updated_at,
-    delayed_until
+    delayed_until, schedule_id, schedule_key
 ) VALUES (
     :id, :task, :status, :queue, :concurrency_key, :payload, :payload_type, :context, :tags, :metadata,
     :idempotency_key, :idempotency_expires_at, :request_key, :priority, :available_at, :expires_at, :ttl_s,
     :max_attempts, :max_duration_s, :triggered_by, :replay_of, :batch_id, :batch_index, :created_at, :updated_at,
-    :delayed_until
+    :delayed_until, :schedule_id, :schedule_key
 );
 
 -- name: run_by_id
@@ -178,6 +178,8 @@ SELECT MIN(t) AS due FROM (
     SELECT MIN(lease_expires_at) FROM attempts WHERE status = 'running'
     UNION ALL
     SELECT MIN(available_at) FROM runs WHERE status = 'queued' AND available_at > :now  -- retries waiting
+    UNION ALL
+    SELECT MIN(next_run_at) FROM schedules WHERE active = 1
 );
 
 -- name: count_by_status
@@ -273,3 +275,87 @@ WHERE upload_token = :upload_token AND expires_at > :now AND data IS NULL;
 
 -- name: packet_by_path
 SELECT * FROM packets WHERE path = :path AND data IS NOT NULL;
+
+-- ---- schedules ----
+
+-- name: insert_schedule
+INSERT INTO schedules (
+    id, task, cron, timezone, active, declarative, external_id, deduplication_key, created_at, updated_at,
+    next_key, next_run_at
+) VALUES (
+    :id, :task, :cron, :timezone, :active, :declarative, :external_id, :deduplication_key, :now, :now,
+    :next_key, :next_run_at
+);
+
+-- A changed expression or zone (or a re-activation) moves the cursor; otherwise it stays, so ticks
+-- missed while no server was up are still found after a restart.
+-- name: update_schedule
+UPDATE schedules
+SET task = :task, cron = :cron, timezone = :timezone, external_id = :external_id, active = :active,
+    next_key = CASE WHEN cron != :cron OR timezone != :timezone OR (active = 0 AND :active = 1)
+                    THEN :next_key ELSE next_key END,
+    next_run_at = CASE WHEN cron != :cron OR timezone != :timezone OR (active = 0 AND :active = 1)
+                       THEN :next_run_at ELSE next_run_at END,
+    updated_at = :now
+WHERE id = :id;
+
+-- name: schedule_by_id
+SELECT * FROM schedules WHERE id = :id;
+
+-- name: schedule_by_deduplication_key
+SELECT * FROM schedules WHERE deduplication_key = :deduplication_key;
+
+-- name: list_schedules
+SELECT * FROM schedules
+WHERE (:task IS NULL OR task = :task)
+ORDER BY created_at, id
+LIMIT :limit OFFSET :offset;
+
+-- name: count_schedules
+SELECT COUNT(*) AS n FROM schedules WHERE (:task IS NULL OR task = :task);
+
+-- name: delete_schedule
+DELETE FROM schedules WHERE id = :id;
+
+-- Declarative schedules whose task no longer has a `cron` in the configuration.
+-- name: delete_stale_declarative
+DELETE FROM schedules
+WHERE declarative = 1 AND id NOT IN (SELECT value FROM json_each(:keep));
+
+-- name: due_schedules
+SELECT * FROM schedules
+WHERE active = 1 AND next_run_at <= :now
+ORDER BY next_run_at
+LIMIT :limit;
+
+-- Move the cursor past the ticks being fired, only if no other process has moved it: the compare-and-set
+-- that lets one process fire each tick.
+-- name: advance_schedule
+UPDATE schedules
+SET next_key = :next_key, next_run_at = :next_run_at, last_run_at = COALESCE(:last_run_at, last_run_at),
+    updated_at = :now
+WHERE id = :id AND active = 1 AND next_key = :expected_key;
+
+-- name: run_by_schedule_tick
+SELECT * FROM runs WHERE schedule_id = :schedule_id AND schedule_key = :schedule_key;
+
+-- How busy a task is: its executing runs and its runs waiting to start.
+-- name: task_activity
+SELECT
+    COALESCE(SUM(status = 'executing'), 0) AS executing,
+    COALESCE(SUM(status IN ('queued', 'delayed')), 0) AS pending
+FROM runs
+WHERE task = :task AND status IN ('executing', 'queued', 'delayed');
+
+-- on_overlap = "kill": stop the task's executing runs.
+-- name: stop_executing_runs_of_task
+UPDATE runs
+SET status = 'canceled', end_reason = 'stopped', exit_code = -1, ended_at = :now, updated_at = :now
+WHERE task = :task AND status = 'executing'
+RETURNING id;
+
+-- A run that ends before it starts: skipped, queue_full, missed, dst_skipped.
+-- name: end_unstarted_run
+UPDATE runs
+SET status = :status, end_reason = :end_reason, exit_code = -1, error = :error, ended_at = :now, updated_at = :now
+WHERE id = :id AND status IN ('queued', 'delayed');

@@ -68,6 +68,22 @@ CREATE TABLE queues (
     paused            INTEGER NOT NULL DEFAULT 0
 );
 
+CREATE TABLE schedules (
+    id                TEXT PRIMARY KEY,
+    task              TEXT NOT NULL,
+    cron              TEXT NOT NULL,
+    timezone          TEXT NOT NULL DEFAULT 'UTC',
+    active            INTEGER NOT NULL DEFAULT 1,
+    declarative       INTEGER NOT NULL DEFAULT 0,   -- from runyard.toml, kept in step with it
+    external_id       TEXT,
+    deduplication_key TEXT UNIQUE,
+    created_at        INTEGER NOT NULL,
+    updated_at        INTEGER NOT NULL,
+    next_key          INTEGER,                      -- the next tick's local wall time (runyard.cron)
+    next_run_at       INTEGER,                      -- when the next tick is due, UTC
+    last_run_at       INTEGER                       -- the due time of the last tick that made a run
+);
+
 CREATE TABLE runs (
     id                     TEXT PRIMARY KEY,
     task                   TEXT NOT NULL,
@@ -104,7 +120,7 @@ CREATE TABLE runs (
     exit_code              INTEGER,
     end_reason             TEXT,
     current_attempt_id     TEXT
-);
+, schedule_id TEXT, schedule_key INTEGER);
 
 CREATE INDEX attempts_running ON attempts (lease_expires_at) WHERE status = 'running';
 
@@ -124,8 +140,14 @@ CREATE INDEX runs_pending ON runs (priority DESC, available_at, id)
 CREATE INDEX runs_pending_queue ON runs (queue, concurrency_key, priority DESC, available_at, id)
     WHERE status IN ('queued', 'delayed');
 
+CREATE UNIQUE INDEX runs_schedule_tick ON runs (schedule_id, schedule_key) WHERE schedule_id IS NOT NULL;
+
+CREATE INDEX runs_task_status ON runs (task, status);
+
 CREATE UNIQUE INDEX runs_request_key ON runs (request_key) WHERE request_key IS NOT NULL;
 
 CREATE INDEX runs_status ON runs (status, id);
 
 CREATE INDEX runs_task ON runs (task, id);
+
+CREATE INDEX schedules_due ON schedules (next_run_at) WHERE active = 1;

@@ -1,0 +1,122 @@
+"""The SQLite store's run creation: idempotency, request and batch keys, schedule ticks, overlap rules."""
+
+from __future__ import annotations
+
+import sqlite3
+
+from runyard.models import EndReason, OverlapPolicy, Run, RunStatus
+from runyard.store import rows
+from runyard.store.base import EnqueueParams, EnqueueResult, NotFound
+from runyard.store.sqlite_sql import all_ as _all
+from runyard.store.sqlite_sql import exec_ as _exec
+from runyard.store.sqlite_sql import one as _one
+
+# How a run that ends before it starts is recorded: (engine status, error message).
+UNSTARTED_ENDINGS = {
+    EndReason.SKIPPED: (RunStatus.CANCELED, "skipped: the task was busy and its on_overlap policy is skip"),
+    EndReason.QUEUE_FULL: (RunStatus.FAILED, "queue full: the task already has max_queued runs waiting"),
+    EndReason.MISSED: (RunStatus.EXPIRED, "missed: the tick passed while no server was up"),
+    EndReason.DST_SKIPPED: (RunStatus.EXPIRED, "dst_skipped: the local time did not exist (the clock sprang forward)"),
+}
+
+
+def run_or_raise(conn: sqlite3.Connection, run_id: str) -> Run:
+    row = _one(conn, "run_by_id", {"id": run_id})
+    if row is None:
+        raise NotFound(run_id)
+    return rows.run_from_row(row)
+
+
+def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
+    available_at = p.delay_until if p.delay_until is not None and p.delay_until > now else now
+    status = RunStatus.DELAYED if available_at > now else RunStatus.QUEUED
+    expires_at = available_at + int(p.ttl_s * 1_000_000) if p.ttl_s is not None else None
+    idem_expires = now + int((p.idempotency_ttl_s or 0) * 1_000_000) if p.idempotency_key is not None else None
+    run = Run(
+        id=p.id,
+        task=p.task,
+        status=status,
+        queue=p.queue,
+        payload=p.payload,
+        payload_type=p.payload_type,
+        context=p.context,
+        tags=list(p.tags),
+        metadata=p.metadata,
+        concurrency_key=p.concurrency_key,
+        idempotency_key=p.idempotency_key,
+        idempotency_expires_at=idem_expires,
+        request_key=p.request_key,
+        priority=p.priority,
+        available_at=available_at,
+        expires_at=expires_at,
+        ttl_s=p.ttl_s,
+        max_attempts=p.max_attempts,
+        max_duration_s=p.max_duration_s,
+        triggered_by=p.triggered_by,
+        replay_of=p.replay_of,
+        batch_id=p.batch_id,
+        created_at=now,
+        updated_at=now,
+        delayed_until=available_at if status is RunStatus.DELAYED else None,
+        schedule_id=p.schedule_id,
+    )
+    _exec(
+        conn,
+        "insert_run",
+        {
+            "id": run.id, "task": run.task, "status": run.status.value, "queue": run.queue,
+            "concurrency_key": run.concurrency_key, "payload": run.payload, "payload_type": run.payload_type,
+            "context": run.context, "tags": rows.json_text(run.tags), "metadata": rows.json_text(run.metadata),
+            "idempotency_key": run.idempotency_key, "idempotency_expires_at": idem_expires,
+            "request_key": run.request_key, "priority": run.priority, "available_at": available_at,
+            "expires_at": expires_at, "ttl_s": run.ttl_s, "max_attempts": run.max_attempts,
+            "max_duration_s": run.max_duration_s, "triggered_by": run.triggered_by.value,
+            "replay_of": run.replay_of, "batch_id": run.batch_id, "batch_index": p.batch_index,
+            "created_at": now, "updated_at": now, "delayed_until": run.delayed_until,
+            "schedule_id": p.schedule_id, "schedule_key": p.schedule_key,
+        },
+    )  # fmt: skip
+    return run
+
+
+def enqueue(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> EnqueueResult:
+    existing = None
+    if p.request_key is not None:
+        existing = _one(conn, "run_by_request_key", {"request_key": p.request_key})
+    if existing is None and p.batch_id is not None and p.batch_index is not None:
+        existing = _one(conn, "run_by_batch_item", {"batch_id": p.batch_id, "batch_index": p.batch_index})
+    if existing is None and p.idempotency_key is not None:
+        existing = _one(
+            conn,
+            "run_holding_idempotency_key",
+            {"task": p.task, "idempotency_key": p.idempotency_key, "now": now},
+        )
+    if existing is None and p.schedule_id is not None:
+        existing = _one(conn, "run_by_schedule_tick", {"schedule_id": p.schedule_id, "schedule_key": p.schedule_key})
+    if existing is not None:
+        return EnqueueResult(run=rows.run_from_row(existing), cached=True)
+    end_reason, stopped = p.end_reason, []
+    if end_reason is None and p.overlap is not None and p.overlap.limit is not None:
+        busy = _one(conn, "task_activity", {"task": p.task})
+        assert busy is not None
+        if busy["executing"] >= p.overlap.limit:
+            if p.overlap.policy is OverlapPolicy.SKIP:
+                end_reason = EndReason.SKIPPED
+            elif p.overlap.policy is OverlapPolicy.KILL:
+                stopped = [r["id"] for r in _all(conn, "stop_executing_runs_of_task", {"task": p.task, "now": now})]
+                for run_id in stopped:
+                    _exec(conn, "cancel_attempts", {"run_id": run_id, "now": now})
+            elif busy["pending"] >= p.overlap.max_queued:
+                end_reason = EndReason.QUEUE_FULL
+    if end_reason is not None:
+        run = _insert_run(conn, p, now)
+        status, message = UNSTARTED_ENDINGS[end_reason]
+        error = {"message": message, "name": end_reason.value.upper()}
+        args = {"id": run.id, "status": status.value, "end_reason": end_reason.value, "now": now}
+        _exec(conn, "end_unstarted_run", {**args, "error": rows.json_text(error)})
+        return EnqueueResult(run=run_or_raise(conn, run.id))
+    if p.set_queue_limit:
+        _exec(conn, "upsert_queue", {"name": p.queue, "concurrency_limit": p.queue_limit})
+    elif p.queue_limit is not None:
+        _exec(conn, "insert_queue_if_missing", {"name": p.queue, "concurrency_limit": p.queue_limit})
+    return EnqueueResult(run=_insert_run(conn, p, now), stopped=stopped)
