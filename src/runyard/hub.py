@@ -175,6 +175,8 @@ class Hub:
         elif op == "heartbeat":
             for attempt_id in result:
                 conn.attempts.pop(attempt_id, None)
+        elif op == "release_attempt" and result:
+            self.events.work_available.set()  # a canceled run's code stopped: its queue slot is free
         return result
 
     def _notice(self, conn: Connection, kind: str, body: msgspec.Raw) -> None:

@@ -218,8 +218,11 @@ class Worker:
 
     async def _report(self, live: LiveAttempt, task: TaskDef | None, outcome: Outcome) -> None:
         run, attempt = live.run, live.attempt
-        if live.reason in ("canceled", "lost", "shutdown"):
-            return  # the store already ended (or will reap) this attempt; nothing of ours to write
+        if live.reason in ("canceled", "lost"):  # the store ended the run; its code has stopped now
+            await self._persist(lambda: self.store.release_attempt(attempt.id))
+            return
+        if live.reason == "shutdown":
+            return  # the run is retried through its lease
         if live.reason == "timeout":
             message = f"the run exceeded its maximum duration of {run.max_duration_s:g}s"
             params = FailParams(

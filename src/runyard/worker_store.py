@@ -33,6 +33,8 @@ class WorkerStore(Protocol):
         self, run_id: str, attempt: int, lines: list[tuple[str, str]], cap_bytes: int | None = None
     ) -> LogSize: ...
 
+    async def release_attempt(self, attempt_id: str) -> bool: ...
+
     async def get_run(self, run_id: str) -> Run | None: ...
 
     async def update_run_info(
@@ -133,6 +135,9 @@ class RemoteStore:
     ) -> LogSize:
         return decode(await self.channel.call("append_logs", LogArgs(run_id, attempt, lines, cap_bytes)), LogSize)
 
+    async def release_attempt(self, attempt_id: str) -> bool:
+        return decode(await self.channel.call("release_attempt", attempt_id), bool)
+
     async def get_run(self, run_id: str) -> Run | None:
         return decode(await self.channel.call("get_run", run_id), Run | None)  # type: ignore[arg-type]
 
@@ -167,6 +172,10 @@ async def _logs(store: WorkerStore, raw: msgspec.Raw) -> Any:
     return await store.append_logs(args.run_id, args.attempt, args.lines, args.cap_bytes)
 
 
+async def _release(store: WorkerStore, raw: msgspec.Raw) -> Any:
+    return await store.release_attempt(decode(raw, str))
+
+
 async def _get_run(store: WorkerStore, raw: msgspec.Raw) -> Any:
     return await store.get_run(decode(raw, str))
 
@@ -182,6 +191,7 @@ WORKER_OPS: dict[str, Op] = {
     "complete_attempt": _complete,
     "fail_attempt": _fail,
     "append_logs": _logs,
+    "release_attempt": _release,
     "get_run": _get_run,
     "update_run_info": _run_info,
 }

@@ -287,6 +287,34 @@ async def test_cancel_of_an_executing_run_revokes_its_lease(store: Store) -> Non
     assert run is not None and run.status is RunStatus.CANCELED
 
 
+async def test_a_canceled_run_keeps_its_queue_slot_until_its_code_has_stopped(store: Store) -> None:
+    await store.upsert_queue("one", 1)
+    await store.enqueue(params(queue="one"))
+    second = (await store.enqueue(params(queue="one"))).run
+    run_id, attempt_id = await claim_one(store)
+    await store.cancel(run_id)
+    assert await store.claim_batch(ClaimParams(worker_id="w", limit=5, lease_s=30)) == []
+    assert await store.heartbeat("w", [attempt_id], 30) == [attempt_id]  # no longer owned: the worker stops it
+    assert await store.release_attempt(attempt_id)
+    assert not await store.release_attempt(attempt_id)
+    claimed = await store.claim_batch(ClaimParams(worker_id="w", limit=5, lease_s=30))
+    assert [c.run.id for c in claimed] == [second.id]
+
+
+async def test_the_slot_of_a_canceled_run_whose_worker_is_gone_is_freed_with_its_lease(store: Store) -> None:
+    await store.upsert_queue("one", 1)
+    await store.enqueue(params(queue="one"))
+    second = (await store.enqueue(params(queue="one"))).run
+    run_id, _ = await claim_one(store, lease_s=0.05)
+    await store.cancel(run_id)
+    assert await store.claim_batch(ClaimParams(worker_id="w", limit=5, lease_s=30)) == []
+    await asyncio.sleep(0.1)
+    assert await store.next_due_at() is not None
+    await store.maintain()
+    claimed = await store.claim_batch(ClaimParams(worker_id="w", limit=5, lease_s=30))
+    assert [c.run.id for c in claimed] == [second.id]
+
+
 async def test_cancel_of_an_ended_run_changes_nothing(store: Store) -> None:
     await store.enqueue(params())
     run_id, attempt_id = await claim_one(store)

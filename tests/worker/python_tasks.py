@@ -82,3 +82,8 @@ def native_sleep(payload: Any) -> None:
         time.sleep(float(payload))  # a C call: a stop is delivered only when it returns
     finally:
         STATE["native_done"] = True
+
+
+def after(payload: Any) -> Any:
+    """Runs after native_sleep in a queue of one: reports whether the sleeper had stopped by then."""
+    return STATE.get("native_done")

@@ -18,7 +18,8 @@ from runyard.worker import Worker
 from tests.worker import python_tasks
 from tests.worker.python_tasks import STATE
 
-NAMES = ["chatty", "chatty_async", "failing", "noisy", "spin", "stubborn", "native_sleep"]
+NAMES = ["chatty", "chatty_async", "failing", "noisy", "spin", "stubborn", "native_sleep", "after"]
+SERIAL = {"native_sleep", "after"}  # share a queue of concurrency 1
 
 
 class Env:
@@ -52,7 +53,12 @@ class Env:
 async def env(tmp_path: Path) -> AsyncIterator[Env]:
     store = SqliteStore(tmp_path / "p.db")
     await store.open()
-    tasks = {n: TaskDef(name=n, kind="python", config={"target": f"{python_tasks.__name__}:{n}"}) for n in NAMES}
+    tasks = {
+        n: TaskDef(name=n, kind="python", config={"target": f"{python_tasks.__name__}:{n}"},
+                   queue="serial" if n in SERIAL else None)
+        for n in NAMES
+    }  # fmt: skip
+    await store.upsert_queue("serial", 1)
     settings = Settings(lease_s=5, poll_interval_s=0.05, worker_concurrency=4, log_cap_bytes=20_000)
     service = Service(store, TaskRegistry(tasks), EventBus())
     worker = Worker(store, service.tasks, service.events, settings)
@@ -132,12 +138,14 @@ async def test_max_duration_stops_a_loop_that_swallows_the_first_stop(env: Env) 
     assert env.worker.threads.threads <= env.worker.concurrency
 
 
-async def test_code_blocked_in_a_c_call_keeps_its_slot_and_says_so(env: Env) -> None:
+async def test_code_blocked_in_a_c_call_keeps_its_queue_slot_and_says_so(env: Env) -> None:
     run = await env.trigger("native_sleep", b"2.5")
     await env.wait_state("native_started")
+    queued = await env.trigger("after")  # same queue, concurrency 1
     await env.service.cancel(run.id)
-    await env.worker.drain(timeout=15)
-    assert STATE["native_done"] is True  # the attempt did not end before the sleep returned
+    assert (await env.store.get_run(run.id)).status is RunStatus.CANCELED  # type: ignore[union-attr]
+    after = await env.until(queued.id)
+    assert after.status is RunStatus.COMPLETED and after.output == b"true"  # it started only once the sleep ended
     texts = [t for s, t in await env.log(run.id) if s == "system"]
     assert any(t.startswith("still running in native code, slot kept") for t in texts)
 

@@ -252,6 +252,11 @@ class Store(abc.ABC):
         """Move a delayed run's start. Raises NotFound, or Conflict if the run is not delayed."""
 
     @abc.abstractmethod
+    async def release_attempt(self, attempt_id: str) -> bool:
+        """The code of a canceled attempt has stopped: its queue slot is free now (until then a canceled run
+        whose attempt has not been released counts against its queue's and key's limits). True if it was held."""
+
+    @abc.abstractmethod
     async def update_run_info(
         self, run_id: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
     ) -> Run:
@@ -268,7 +273,8 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def rescue_lost_leases(self, now: int) -> tuple[list[str], list[str]]:
-        """Crash the attempts whose lease ended before `now`: (runs requeued for a retry, runs crashed)."""
+        """Crash the attempts whose lease ended before `now`: (runs requeued for a retry, runs crashed). Also frees
+        the slots of canceled attempts whose lease ended (their workers are gone)."""
 
     async def maintain(self, lease_grace_s: float = 0.0) -> MaintenanceResult:
         """Every run duty at once: promote delayed runs, expire runs past their ttl, rescue lost leases."""

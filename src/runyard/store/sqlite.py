@@ -174,6 +174,7 @@ def _rescue_lost_leases(conn: sqlite3.Connection, now: int) -> tuple[list[str], 
             ),
         )
         (requeued if retry else crashed).append(lost["run_id"])
+    _exec(conn, "release_stale_attempts", {"now": now})  # canceled attempts whose workers are gone
     return requeued, crashed
 
 
@@ -301,6 +302,12 @@ class SqliteStore(SqliteSchedules, Store):
 
         run: Run = await self._write(op)
         return run
+
+    async def release_attempt(self, attempt_id: str) -> bool:
+        released: bool = await self._write(
+            lambda c: _exec(c, "release_attempt", {"id": attempt_id, "now": now_us()}) == 1
+        )
+        return released
 
     async def reschedule(self, run_id: str, delay_until: int) -> Run:
         def op(conn: sqlite3.Connection) -> Run:

@@ -59,12 +59,18 @@ ORDER BY r.priority DESC, r.available_at, r.id
 LIMIT :limit;
 
 -- Due runs in limited queues that fit in a free slot of their (queue, concurrency key) partition:
--- each partition may hold `concurrency_limit` executing runs.
+-- each partition may hold `concurrency_limit` executing runs. A canceled run whose code has not stopped yet
+-- (attempt canceled, ended_at still NULL) keeps its slot.
 -- name: claim_limited
 WITH busy AS (
     SELECT queue, concurrency_key, COUNT(*) AS n
-    FROM runs
-    WHERE status = 'executing'
+    FROM (
+        SELECT queue, concurrency_key FROM runs WHERE status = 'executing'
+        UNION ALL
+        SELECT r.queue, r.concurrency_key
+        FROM attempts a JOIN runs r ON r.id = a.run_id
+        WHERE a.status = 'canceled' AND a.ended_at IS NULL
+    )
     GROUP BY queue, concurrency_key
 ),
 ready AS (
@@ -107,7 +113,8 @@ WHERE id IN (SELECT value FROM json_each(:ids)) AND worker_id = :worker_id AND s
 
 -- name: extend_leases
 UPDATE attempts SET lease_expires_at = :lease_expires_at
-WHERE id IN (SELECT value FROM json_each(:ids)) AND worker_id = :worker_id AND status = 'running';
+WHERE id IN (SELECT value FROM json_each(:ids)) AND worker_id = :worker_id
+  AND (status = 'running' OR (status = 'canceled' AND ended_at IS NULL));
 
 -- name: end_attempt
 UPDATE attempts
@@ -137,8 +144,15 @@ UPDATE runs
 SET status = 'canceled', end_reason = 'stopped', exit_code = -1, ended_at = :now, updated_at = :now
 WHERE id = :id AND status IN ('delayed', 'queued', 'executing');
 
+-- ended_at stays NULL until the worker reports the code stopped (release_attempt) or the lease runs out.
 -- name: cancel_attempts
-UPDATE attempts SET status = 'canceled', ended_at = :now WHERE run_id = :run_id AND status = 'running';
+UPDATE attempts SET status = 'canceled' WHERE run_id = :run_id AND status = 'running';
+
+-- name: release_attempt
+UPDATE attempts SET ended_at = :now WHERE id = :id AND ended_at IS NULL;
+
+-- name: release_stale_attempts
+UPDATE attempts SET ended_at = :now WHERE status = 'canceled' AND ended_at IS NULL AND lease_expires_at < :now;
 
 -- name: reschedule_run
 UPDATE runs
@@ -176,6 +190,8 @@ SELECT MIN(t) AS due FROM (
     SELECT MIN(expires_at) FROM runs WHERE status IN ('queued', 'delayed') AND expires_at IS NOT NULL
     UNION ALL
     SELECT MIN(lease_expires_at) FROM attempts WHERE status = 'running'
+    UNION ALL
+    SELECT MIN(lease_expires_at) FROM attempts WHERE status = 'canceled' AND ended_at IS NULL
     UNION ALL
     SELECT MIN(available_at) FROM runs WHERE status = 'queued' AND available_at > :now  -- retries waiting
     UNION ALL

@@ -124,6 +124,8 @@ CREATE TABLE runs (
 
 CREATE INDEX attempts_running ON attempts (lease_expires_at) WHERE status = 'running';
 
+CREATE INDEX attempts_stopping ON attempts (run_id) WHERE status = 'canceled' AND ended_at IS NULL;
+
 CREATE UNIQUE INDEX runs_batch_item ON runs (batch_id, batch_index) WHERE batch_id IS NOT NULL;
 
 CREATE INDEX runs_delayed ON runs (available_at) WHERE status = 'delayed';
