@@ -92,6 +92,8 @@ class RunCapture:
 
     async def close(self) -> None:
         """Pass on everything written so far, partial lines included (on the loop, after the task ended)."""
+        if self._drainer is None and not self._pending and not self._partial:
+            return  # nothing was written (the common case): no lock, no task
         with self._lock:
             for stream, text in self._partial.items():
                 self._pending.append((stream, text))
