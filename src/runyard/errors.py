@@ -29,6 +29,15 @@ class ConflictError(RunyardError):
     status = 409
 
 
+class ServiceNotTriggerable(RunyardError):
+    """A service's replicas are kept running by the server; they are restarted, never triggered."""
+
+    status = 409
+
+    def __init__(self, message: str = "services cannot be triggered; use the restart endpoint") -> None:
+        super().__init__(message)
+
+
 class PayloadTooLarge(RunyardError):
     status = 413
 

@@ -149,6 +149,10 @@ class TaskDef(msgspec.Struct, frozen=True, kw_only=True):
     on_overlap: OverlapPolicy = OverlapPolicy.QUEUE
     max_queued: int = 100  # waiting runs a busy task may have before a tick gives queue_full
     catch_up: int = 1  # missed ticks to run after downtime: 1 = latest, 0 = skip, CATCH_UP_ALL = all
+    instances: int = 0  # a service: this many replicas kept running (0: an ordinary task)
+    restart_min_s: float = 1.0  # a service replica that exits is restarted after min * 2**(n-1), up to max
+    restart_max_s: float = 60.0
+    run_on_start: bool = False  # a startup task: one run each time a server starts
 
     @property
     def queue_name(self) -> str:
@@ -191,6 +195,7 @@ class Run(msgspec.Struct, kw_only=True):
     end_reason: EndReason | None = None
     current_attempt_id: str | None = None
     schedule_id: str | None = None  # the schedule whose tick made this run
+    replica_index: int = 0  # which replica of a service this run is (0 for ordinary tasks)
 
     @property
     def is_final(self) -> bool:

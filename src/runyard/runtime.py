@@ -20,6 +20,7 @@ from runyard.keys import ensure_admin_key, ensure_key
 from runyard.pool import WorkerPool
 from runyard.scheduler import Maintainer
 from runyard.service import Service
+from runyard.services import Supervisor
 from runyard.settings import ConfigError, Settings
 from runyard.store.base import Store
 from runyard.tasks import TaskRegistry, tasks_in_module
@@ -78,6 +79,8 @@ class Runtime:
         if processes > 0:
             self.pool = WorkerPool(processes, hub=self.hub, stop_grace_s=settings.lease_s / 3)
         self.maintainer = Maintainer(self.store, self.events, settings, self.service)
+        # Services and startup tasks belong to servers; `runyard worker` (listen=False) only executes.
+        self.supervisor: Supervisor | None = Supervisor(self.service, self.events) if listen else None
         self._listen = listen
         self.watcher: DataVersionWatcher | None = None
         path = getattr(self.store, "path", None)
@@ -105,8 +108,13 @@ class Runtime:
             await self.pool.start()
         if self.worker is not None:
             await self.worker.start()
+        if self.supervisor is not None:
+            await self.supervisor.start()
 
     async def stop(self) -> None:
+        if self.supervisor is not None:  # replicas end as daemon_stopped; their workers stop the processes
+            with contextlib.suppress(Exception):
+                await self.supervisor.stop()
         if self.pool is not None:
             with contextlib.suppress(Exception):
                 await self.pool.stop()

@@ -13,10 +13,10 @@ from typing import Any
 
 import msgspec
 
-from runyard.errors import BadRequest, ConflictError, NotFoundError
+from runyard.errors import BadRequest, ConflictError, NotFoundError, ServiceNotTriggerable
 from runyard.events import EventBus
 from runyard.ids import new_ulid, now_us, us_to_rfc3339
-from runyard.models import Attempt, LogLine, Queue, Run, RunStatus, TaskDef, TriggeredBy
+from runyard.models import Attempt, EndReason, LogLine, Queue, Run, RunStatus, TaskDef, TriggeredBy
 from runyard.schedules import Schedules
 from runyard.store.base import (
     BatchRecord,
@@ -81,6 +81,8 @@ class Service:
         self, req: TriggerRequest, *, batch_id: str | None = None, index: int | None = None
     ) -> EnqueueParams:
         task = self.task(req.task)
+        if task.instances > 0 and req.triggered_by is not TriggeredBy.SERVICE:
+            raise ServiceNotTriggerable()
         if req.priority < -MAX_PRIORITY or req.priority > MAX_PRIORITY:
             raise BadRequest(f"priority must be between {-MAX_PRIORITY} and {MAX_PRIORITY}")
         if req.max_attempts is not None and not 1 <= req.max_attempts <= MAX_ATTEMPTS:
@@ -149,6 +151,26 @@ class Service:
         result = await self.store.enqueue(self.enqueue_params(req))
         self._announce([result])
         return result
+
+    async def start_replica(self, task: str, index: int) -> Run:
+        """Start replica `index` of a service, or return its live run (one per replica, across processes)."""
+        params = self.enqueue_params(TriggerRequest(task=task, triggered_by=TriggeredBy.SERVICE, max_attempts=1))
+        params.replica_index = index
+        params.max_duration_s = None  # a service runs until it exits or is stopped
+        result = await self.store.enqueue(params)
+        self._announce([result])
+        return result.run
+
+    async def stop_replicas(self, task: str | None, end_reason: EndReason) -> list[str]:
+        """Stop the live replicas of a service (or of all services); their workers stop the processes."""
+        stopped = await self.store.stop_replicas(task, end_reason)
+        for run_id in stopped:
+            run = await self.store.get_run(run_id)
+            if run is not None:
+                self.events.publish("canceled", run)
+        if stopped:
+            self.events.work_available.set()
+        return stopped
 
     async def trigger_many(
         self, reqs: list[TriggerRequest], *, batch_id: str | None = None, indices: list[int] | None = None

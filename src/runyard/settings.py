@@ -102,8 +102,33 @@ _TASK_KEYS = {
     "run", "python", "url", "noop", "env", "cwd", "shell", "headers", "timeout", "graceful_stop",
     "queue", "concurrency", "retry", "description",
     "cron", "timezone", "on_overlap", "catch_up", "max_concurrent", "max_queued",
+    "instances", "restart", "run_on_start",
 }  # fmt: skip
 MAX_QUEUED = 10_000
+MAX_INSTANCES = 100
+
+
+def _service_keys(where: str, raw: dict[str, Any], service: bool) -> dict[str, Any]:
+    """`instances` (a service's replicas), `restart = { min, max }` (its backoff) and `run_on_start`."""
+    out: dict[str, Any] = {}
+    if "instances" in raw or service:
+        value = raw.get("instances", 1)
+        if not (isinstance(value, int) and not isinstance(value, bool) and 1 <= value <= MAX_INSTANCES):
+            raise ConfigError(f"{where}.instances: an integer from 1 to {MAX_INSTANCES}")
+        if "cron" in raw:
+            raise ConfigError(f"{where}.cron: a service runs all the time; it cannot have a cron schedule")
+        out["instances"] = value
+    if "restart" in raw:
+        restart = raw["restart"]
+        if not isinstance(restart, dict) or set(restart) - {"min", "max"}:
+            raise ConfigError(f"{where}.restart: a table like {{ min = '1s', max = '1m' }}")
+        out["restart_min_s"] = _seconds(f"{where}.restart.min", restart.get("min", 1))
+        out["restart_max_s"] = _seconds(f"{where}.restart.max", restart.get("max", 60))
+    if "run_on_start" in raw:
+        if not isinstance(raw["run_on_start"], bool):
+            raise ConfigError(f"{where}.run_on_start: true or false")
+        out["run_on_start"] = raw["run_on_start"]
+    return out
 
 
 def _schedule_keys(where: str, raw: dict[str, Any]) -> dict[str, Any]:
@@ -147,8 +172,9 @@ def _schedule_keys(where: str, raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def task_from_config(name: str, raw: dict[str, Any]) -> TaskDef:
-    where = f"tasks.{name}"
+def task_from_config(name: str, raw: dict[str, Any], section: str = "tasks") -> TaskDef:
+    """A task from its `[tasks.<name>]` table, or a service from `[services.<name>]` (one replica by default)."""
+    where = f"{section}.{name}"
     problem = validate_task_name(name)
     if problem:
         raise ConfigError(f"{where}: {problem}")
@@ -189,6 +215,7 @@ def task_from_config(name: str, raw: dict[str, Any]) -> TaskDef:
         graceful_stop=_seconds(f"{where}.graceful_stop", raw.get("graceful_stop", 5)),
         description=str(raw.get("description", "")),
         **_schedule_keys(where, raw),
+        **_service_keys(where, raw, service=section == "services"),
     )
 
 
@@ -224,6 +251,10 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     server.update({k: v for k, v in overrides.items() if v is not None})
     try:
         tasks = {name: task_from_config(name, spec) for name, spec in raw.get("tasks", {}).items()}
+        for name, spec in raw.get("services", {}).items():
+            if name in tasks:
+                raise ConfigError(f"services.{name}: a task has this name too")
+            tasks[name] = task_from_config(name, spec, section="services")
     except ConfigError as exc:
         raise ConfigError(f"{path}: {exc}" if path else str(exc)) from None
     queues: dict[str, int | None] = {}

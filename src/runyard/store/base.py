@@ -68,6 +68,7 @@ class EnqueueParams(msgspec.Struct, kw_only=True):
     schedule_key: int | None = None
     overlap: Overlap | None = None  # None: no overlap rule (the run just waits for a slot)
     end_reason: EndReason | None = None  # record the run as ended at once (missed, dst_skipped)
+    replica_index: int = 0  # a service replica: one live run per (task, replica) at most
 
 
 class EnqueueResult(msgspec.Struct, kw_only=True):
@@ -305,6 +306,11 @@ class Store(abc.ABC):
 
     @abc.abstractmethod
     async def count_by_status(self) -> dict[RunStatus, int]: ...
+
+    @abc.abstractmethod
+    async def stop_replicas(self, task: str | None, end_reason: EndReason) -> list[str]:
+        """End the live runs of service replicas (of `task`, or of every service) as canceled with
+        `end_reason`; returns their ids."""
 
     # -- schedules ----------------------------------------------------------------------------
     @abc.abstractmethod

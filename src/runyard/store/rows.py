@@ -88,6 +88,7 @@ def run_from_row(row: Row) -> Run:
         end_reason=EndReason(row["end_reason"]) if row["end_reason"] else None,
         current_attempt_id=row["current_attempt_id"],
         schedule_id=row["schedule_id"],
+        replica_index=row["replica_index"],
     )
 
 

@@ -238,6 +238,18 @@ class SqliteStore(SqliteSchedules, Store):
         results: list[EnqueueResult] = await self._write(op)
         return results
 
+    async def stop_replicas(self, task: str | None, end_reason: EndReason) -> list[str]:
+        def op(conn: sqlite3.Connection) -> list[str]:
+            now = now_us()
+            args = {"task": task, "end_reason": end_reason.value, "now": now}
+            stopped = [r["id"] for r in _all(conn, "stop_live_replicas", args)]
+            for run_id in stopped:
+                _exec(conn, "cancel_attempts", {"run_id": run_id, "now": now})
+            return stopped
+
+        stopped: list[str] = await self._write(op)
+        return stopped
+
     async def fire_schedule(self, params: FireParams) -> FireResult:
         def op(conn: sqlite3.Connection) -> FireResult:
             now = now_us()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 
-from runyard.models import EndReason, OverlapPolicy, Run, RunStatus
+from runyard.models import EndReason, OverlapPolicy, Run, RunStatus, TriggeredBy
 from runyard.store import rows
 from runyard.store.base import EnqueueParams, EnqueueResult, NotFound
 from runyard.store.sqlite_sql import all_ as _all
@@ -59,6 +59,7 @@ def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
         updated_at=now,
         delayed_until=available_at if status is RunStatus.DELAYED else None,
         schedule_id=p.schedule_id,
+        replica_index=p.replica_index,
     )
     _exec(
         conn,
@@ -73,7 +74,7 @@ def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
             "max_duration_s": run.max_duration_s, "triggered_by": run.triggered_by.value,
             "replay_of": run.replay_of, "batch_id": run.batch_id, "batch_index": p.batch_index,
             "created_at": now, "updated_at": now, "delayed_until": run.delayed_until,
-            "schedule_id": p.schedule_id, "schedule_key": p.schedule_key,
+            "schedule_id": p.schedule_id, "schedule_key": p.schedule_key, "replica_index": p.replica_index,
         },
     )  # fmt: skip
     return run
@@ -91,6 +92,8 @@ def enqueue(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> EnqueueResu
             "run_holding_idempotency_key",
             {"task": p.task, "idempotency_key": p.idempotency_key, "now": now},
         )
+    if existing is None and p.triggered_by is TriggeredBy.SERVICE:
+        existing = _one(conn, "live_replica", {"task": p.task, "replica_index": p.replica_index})
     if existing is None and p.schedule_id is not None:
         existing = _one(conn, "run_by_schedule_tick", {"schedule_id": p.schedule_id, "schedule_key": p.schedule_key})
     if existing is not None:

@@ -6,12 +6,12 @@ INSERT INTO runs (
     id, task, status, queue, concurrency_key, payload, payload_type, context, tags, metadata,
     idempotency_key, idempotency_expires_at, request_key, priority, available_at, expires_at, ttl_s,
     max_attempts, max_duration_s, triggered_by, replay_of, batch_id, batch_index, created_at, updated_at,
-    delayed_until, schedule_id, schedule_key
+    delayed_until, schedule_id, schedule_key, replica_index
 ) VALUES (
     :id, :task, :status, :queue, :concurrency_key, :payload, :payload_type, :context, :tags, :metadata,
     :idempotency_key, :idempotency_expires_at, :request_key, :priority, :available_at, :expires_at, :ttl_s,
     :max_attempts, :max_duration_s, :triggered_by, :replay_of, :batch_id, :batch_index, :created_at, :updated_at,
-    :delayed_until, :schedule_id, :schedule_key
+    :delayed_until, :schedule_id, :schedule_key, :replica_index
 );
 
 -- name: run_by_id
@@ -375,3 +375,16 @@ RETURNING id;
 UPDATE runs
 SET status = :status, end_reason = :end_reason, exit_code = -1, error = :error, ended_at = :now, updated_at = :now
 WHERE id = :id AND status IN ('queued', 'delayed');
+
+-- ---- service replicas ----
+
+-- name: live_replica
+SELECT * FROM runs
+WHERE task = :task AND replica_index = :replica_index AND triggered_by = 'service'
+  AND status IN ('delayed', 'queued', 'executing');
+
+-- name: stop_live_replicas
+UPDATE runs
+SET status = 'canceled', end_reason = :end_reason, exit_code = -1, ended_at = :now, updated_at = :now
+WHERE triggered_by = 'service' AND status IN ('delayed', 'queued', 'executing') AND (:task IS NULL OR task = :task)
+RETURNING id;

@@ -120,7 +120,7 @@ CREATE TABLE runs (
     exit_code              INTEGER,
     end_reason             TEXT,
     current_attempt_id     TEXT
-, schedule_id TEXT, schedule_key INTEGER);
+, schedule_id TEXT, schedule_key INTEGER, replica_index INTEGER NOT NULL DEFAULT 0);
 
 CREATE INDEX attempts_running ON attempts (lease_expires_at) WHERE status = 'running';
 
@@ -145,6 +145,9 @@ CREATE INDEX runs_pending_queue ON runs (queue, concurrency_key, priority DESC, 
 CREATE UNIQUE INDEX runs_schedule_tick ON runs (schedule_id, schedule_key) WHERE schedule_id IS NOT NULL;
 
 CREATE INDEX runs_task_status ON runs (task, status);
+
+CREATE UNIQUE INDEX runs_live_replica ON runs (task, replica_index)
+    WHERE triggered_by = 'service' AND status IN ('delayed', 'queued', 'executing');
 
 CREATE UNIQUE INDEX runs_request_key ON runs (request_key) WHERE request_key IS NOT NULL;
 
