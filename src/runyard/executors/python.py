@@ -127,6 +127,7 @@ class PythonExecutor(Executor):
 
     async def _run_async(self, ctx: ExecutionContext, scope: RunScope, work: asyncio.Task[Any]) -> bool:
         """Await the task; on stop cancel it until it has ended. True if it was stopped."""
+        await asyncio.sleep(0)  # the task's first step runs now: a task that never awaits is done already
         if not await _first(work, ctx.stop):
             return False
         scope.stop()
@@ -155,11 +156,23 @@ class PythonExecutor(Executor):
 
 async def _first(work: asyncio.Future[Any], stop: asyncio.Event) -> bool:
     """Wait for `work` or `stop`; True if stop came first (work still running)."""
-    if stop.is_set() and not work.done():
+    if work.done():
+        return False
+    if stop.is_set():
         return True
-    stopper = asyncio.ensure_future(stop.wait())
+    loop = asyncio.get_running_loop()
+    stopper = loop.create_task(stop.wait())
+    either = loop.create_future()
+
+    def settle(_: object) -> None:
+        if not either.done():
+            either.set_result(None)
+
+    work.add_done_callback(settle)
+    stopper.add_done_callback(settle)
     try:
-        await asyncio.wait({work, stopper}, return_when=asyncio.FIRST_COMPLETED)
+        await either
     finally:
         stopper.cancel()
+        work.remove_done_callback(settle)
     return not work.done()
