@@ -79,7 +79,8 @@ class Worker:
         self._wake_timers: set[asyncio.TimerHandle] = set()
         self.base_env = base_env(settings.pass_env)  # what subprocesses start from (never runyard's secrets)
         self.threads = TaskThreads(self.concurrency)  # sync Python tasks run here, never on a thread of their own
-        self.reaper = Reaper(self.id)  # kills this worker's process groups if the worker dies (started on use)
+        grace = max((t.graceful_stop for t in tasks if t.kind == "shell"), default=5.0)
+        self.reaper = Reaper(self.id, grace)  # kills this worker's process groups if it dies (started on use)
 
     # -- lifecycle ---------------------------------------------------------------------------------
     async def start(self) -> None:

@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -30,6 +32,15 @@ def tasks(tmp: Path) -> dict[str, TaskDef]:
         "hello": TaskDef(name="hello", kind="shell", config={"command": 'echo "hi $RUNYARD_PAYLOAD"; echo err >&2'}),
         "exit3": TaskDef(name="exit3", kind="shell", config={"command": "exit 3"}, retry=FAST),
         "sleepy": TaskDef(name="sleepy", kind="shell", config={"command": "sleep 30"}, graceful_stop=0.2),
+        "trap": TaskDef(
+            name="trap",
+            kind="shell",
+            graceful_stop=0.3,
+            config={
+                "command": f"setsid sleep 300 & echo $! > {tmp / 'escaped'}; echo $$ > {tmp / 'group'}; "
+                f"trap 'echo term > {tmp / 'term'}' TERM; while true; do sleep 0.05; done"
+            },
+        ),
         "count": TaskDef(name="count", kind="shell", config={"command": f"echo x >> {tmp / 'count.txt'}; sleep 0.05"}),
     }
 
@@ -134,6 +145,37 @@ async def test_cancel_stops_an_executing_shell_run(h: Harness) -> None:
     await asyncio.wait_for(w.drain(), 5)
     assert not w.live
     assert (await h.store.get_run(run.id)).status is RunStatus.CANCELED  # type: ignore[union-attr]
+
+
+def _pids_when_written(tmp: Path, timeout: float = 15) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        texts = [(tmp / n).read_text().strip() if (tmp / n).exists() else "" for n in ("group", "escaped")]
+        if all(texts):
+            return int(texts[0]), int(texts[1])
+        assert time.monotonic() < deadline, "the shell task did not start"
+        time.sleep(0.02)
+
+
+def _running(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+async def test_shutdown_terms_then_kills_the_group_and_its_escaped_descendants(h: Harness, tmp_path: Path) -> None:
+    w = await h.worker()
+    run = await h.trigger("trap")
+    group, escaped = await asyncio.to_thread(_pids_when_written, tmp_path)
+    await w.stop(grace=0)
+    h.workers.remove(w)
+    assert (tmp_path / "term").read_text().strip() == "term"  # SIGTERM first, then SIGKILL: it ignored it
+    with pytest.raises(ProcessLookupError):
+        os.killpg(group, 0)
+    assert not _running(escaped)  # left the group (setsid), found by its run id and worker token
+    assert (await h.store.get_run(run.id)).status is RunStatus.EXECUTING  # type: ignore[union-attr]  # lease path
 
 
 async def test_a_run_canceled_elsewhere_is_stopped_through_the_heartbeat(h: Harness) -> None:

@@ -19,6 +19,7 @@ from runyard.reaper import escaped_processes
 from runyard.taskenv import base_env
 
 MAX_LINE = 64 * 1024
+PIPE_GRACE_S = 2.0  # after SIGKILL: how long the output pipes may stay open before the executor stops reading
 NOT_FOUND = 127
 
 
@@ -79,11 +80,7 @@ class ShellExecutor(Executor):
             await asyncio.wait({waiter, stopper}, return_when=asyncio.FIRST_COMPLETED)
             stopped = not waiter.done()
             if stopped:
-                await self._terminate(proc, waiter, ctx.task.graceful_stop)
-                if ctx.worker_token:  # descendants that left the group carry the run's id and worker token
-                    for pid in escaped_processes(ctx.worker_token, {ctx.run.id}):
-                        with contextlib.suppress(ProcessLookupError, PermissionError):
-                            os.kill(pid, signal.SIGKILL)
+                await self._terminate(ctx, proc, waiter)
             await pumps
         finally:
             stopper.cancel()
@@ -102,10 +99,32 @@ class ShellExecutor(Executor):
                            error={"message": "command not found (exit 127)", "name": "StartFailed"})  # fmt: skip
         return Outcome(kind="failed", exit_code=code, error={"message": f"exit code {code}", "name": "ExitCode"})
 
-    async def _terminate(self, proc: asyncio.subprocess.Process, waiter: asyncio.Future[int], grace: float) -> None:
+    async def _terminate(
+        self, ctx: ExecutionContext, proc: asyncio.subprocess.Process, waiter: asyncio.Future[int]
+    ) -> None:
+        """SIGTERM to the group and to the run's descendants that left it, SIGKILL after the grace period. A
+        process that left the group and cleared its environment can still hold the output pipes: once the
+        group is dead, the executor stops reading them rather than wait for it."""
         _signal_group(proc, signal.SIGTERM)
+        _signal_escaped(ctx, signal.SIGTERM)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(asyncio.shield(waiter), ctx.task.graceful_stop)
+        _signal_group(proc, signal.SIGKILL)
+        _signal_escaped(ctx, signal.SIGKILL)
         try:
-            await asyncio.wait_for(asyncio.shield(waiter), grace)
+            await asyncio.wait_for(asyncio.shield(waiter), PIPE_GRACE_S)
         except TimeoutError:
-            _signal_group(proc, signal.SIGKILL)
+            await ctx.log("system", "a process outside the run's process group still holds its output; not read")
+            transport = getattr(proc, "_transport", None)
+            if transport is not None:
+                transport.close()
             await waiter
+
+
+def _signal_escaped(ctx: ExecutionContext, sig: signal.Signals) -> None:
+    """Signal the run's processes outside its group (found by the run id and worker token in their environment)."""
+    if not ctx.worker_token:
+        return
+    for pid in escaped_processes(ctx.worker_token, {ctx.run.id}):
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, sig)
