@@ -45,6 +45,7 @@ MAX_MISSED_RECORDED = 100  # missed ticks recorded as runs per pass (older ones 
 MAX_TICK_SCAN = 100_000  # ticks scanned per schedule and pass before the cursor jumps to now
 UPCOMING = 5  # dates in a scheduled run's payload (what Trigger.dev's scheduled tasks get)
 CONFIG_KEY_PREFIX = "runyard.toml:"
+SCHEDULE_ID_PREFIX = "sched_"  # a schedule's id as Trigger.dev spells it (the API accepts both forms)
 
 
 class ScheduleInput(msgspec.Struct, kw_only=True):
@@ -228,8 +229,8 @@ class Schedules:
         self, schedule: Schedule, task: TaskDef, tick: cron.Tick, reason: EndReason | None, last: int | None,
         upcoming: list[int],
     ) -> EnqueueParams:  # fmt: skip
-        payload = {
-            "scheduleId": schedule.id,
+        payload = {  # what Trigger.dev's scheduled tasks receive (ScheduledTaskPayload), ids in its `sched_` form
+            "scheduleId": SCHEDULE_ID_PREFIX + schedule.id.lower(),
             "type": "DECLARATIVE" if schedule.declarative else "IMPERATIVE",
             "timestamp": us_to_rfc3339(tick.due),
             "lastTimestamp": us_to_rfc3339(last) if last is not None else None,

@@ -64,7 +64,11 @@ async def test_an_on_time_tick_makes_one_cron_run_with_the_scheduled_payload(db:
     assert run.triggered_by is TriggeredBy.CRON and run.status is RunStatus.QUEUED and run.schedule_id == sid
 
     payload = msgspec.json.decode(run.payload)
-    assert payload["scheduleId"] == sid and payload["type"] == "IMPERATIVE" and payload["timezone"] == "UTC"
+    assert (
+        payload["scheduleId"] == "sched_" + sid.lower()
+        and payload["type"] == "IMPERATIVE"
+        and payload["timezone"] == "UTC"
+    )
     assert payload["timestamp"].startswith("2026-01-05T10:05:00") and "lastTimestamp" not in payload
     assert payload["upcoming"][0].startswith("2026-01-05T10:10:00") and len(payload["upcoming"]) == 5
     schedule = await service.schedules.get(sid)

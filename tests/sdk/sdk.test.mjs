@@ -1,7 +1,7 @@
 // The official @trigger.dev/sdk, unchanged, against a running runyard (TRIGGER_API_URL, TRIGGER_SECRET_KEY).
 import { test } from "node:test";
 import assert from "node:assert/strict";
-import { configure, tasks, runs, batch, queues, idempotencyKeys } from "@trigger.dev/sdk";
+import { configure, tasks, runs, batch, queues, idempotencyKeys, schedules } from "@trigger.dev/sdk";
 
 configure({ baseURL: process.env.TRIGGER_API_URL, accessToken: process.env.TRIGGER_SECRET_KEY });
 
@@ -155,4 +155,88 @@ test("bad input is a clear error and creates nothing", async () => {
     (err) => err.status === 400 && /tags/i.test(err.message),
   );
   await assert.rejects(tasks.trigger("add", {}, { delay: "whenever" }), (err) => err.status === 400);
+});
+
+test("schedules: create (deduplicated), retrieve, list, update, deactivate, activate, delete", async () => {
+  const key = `nightly-${Date.now()}`;
+  const created = await schedules.create({
+    task: "add", cron: "0 3 * * *", timezone: "Europe/Berlin", externalId: "user_1", deduplicationKey: key,
+  });
+  assert.match(created.id, /^sched_[0-9a-z]{26}$/);
+  assert.equal(created.type, "IMPERATIVE");
+  assert.equal(created.active, true);
+  assert.deepEqual(created.generator, { type: "CRON", expression: "0 3 * * *", description: "At 03:00 every day" });
+  assert.equal(created.timezone, "Europe/Berlin");
+  assert.equal(created.externalId, "user_1");
+  assert.equal(created.deduplicationKey, key);
+  assert.ok(created.nextRun instanceof Date && created.nextRun > new Date());
+  const berlin = created.nextRun.toLocaleTimeString("en-GB", { timeZone: "Europe/Berlin", hour: "2-digit", minute: "2-digit" });
+  assert.equal(berlin, "03:00");
+  assert.equal(created.environments.length, 1);
+
+  const again = await schedules.create({ task: "add", cron: "30 4 * * *", timezone: "Europe/Berlin", deduplicationKey: key });
+  assert.equal(again.id, created.id, "the same deduplicationKey updates the schedule");
+  assert.equal(again.generator.expression, "30 4 * * *");
+
+  assert.equal((await schedules.retrieve(created.id)).generator.expression, "30 4 * * *");
+  const page = await schedules.list({ perPage: 100 });
+  assert.ok(page.data.some((s) => s.id === created.id));
+
+  const updated = await schedules.update(created.id, { task: "echo", cron: "@hourly", externalId: "user_2" });
+  assert.equal(updated.task, "echo");
+  assert.equal(updated.timezone, "UTC");
+  assert.equal(updated.externalId, "user_2");
+  assert.equal(updated.nextRun.getUTCMinutes(), 0);
+
+  const off = await schedules.deactivate(created.id);
+  assert.equal(off.active, false);
+  assert.equal(off.nextRun ?? null, null);
+  assert.equal((await schedules.activate(created.id)).active, true);
+
+  assert.deepEqual(await schedules.del(created.id), { id: created.id });
+  await assert.rejects(schedules.retrieve(created.id), (e) => e.status === 404);
+});
+
+test("schedules: bad input is a 400 with the reason, and the time zone list needs no key", async () => {
+  await assert.rejects(
+    schedules.create({ task: "add", cron: "61 * * * *", deduplicationKey: `bad-${Date.now()}` }),
+    (e) => e.status === 400 && /invalid cron expression/.test(e.message),
+  );
+  await assert.rejects(
+    schedules.create({ task: "add", cron: "@hourly", timezone: "Mars/Olympus", deduplicationKey: `bad-${Date.now()}` }),
+    (e) => e.status === 400 && /unknown time zone/.test(e.message),
+  );
+  await assert.rejects(
+    schedules.create({ task: "nope", cron: "@hourly", deduplicationKey: `bad-${Date.now()}` }),
+    (e) => e.status === 404,
+  );
+  const { timezones } = await schedules.timezones();
+  assert.ok(timezones.includes("Europe/Berlin") && timezones.includes("UTC"));
+  assert.ok(!(await schedules.timezones({ excludeUtc: true })).timezones.includes("UTC"));
+});
+
+test("a scheduled run carries what a scheduled task receives", async () => {
+  const s = await schedules.create({
+    task: "echo", cron: "* * * * * *", externalId: "user_9", deduplicationKey: `every-second-${Date.now()}`,
+  });
+  try {
+    const deadline = Date.now() + 20000;
+    let payload;
+    while (!payload) {
+      assert.ok(Date.now() < deadline, "no scheduled run within 20s");
+      for (const listed of (await runs.list({ taskIdentifier: "echo", limit: 20 })).data) {
+        const run = await runs.retrieve(listed.id);
+        if (run.payload?.scheduleId === s.id) payload = run.payload;
+      }
+      if (!payload) await sleep(200);
+    }
+    assert.equal(payload.type, "IMPERATIVE");
+    assert.equal(payload.timezone, "UTC");
+    assert.equal(payload.externalId, "user_9");
+    assert.ok(!Number.isNaN(Date.parse(payload.timestamp)));
+    assert.equal(payload.upcoming.length, 5);
+    assert.ok(payload.upcoming.every((u) => Date.parse(u) > Date.parse(payload.timestamp)));
+  } finally {
+    await schedules.del(s.id);
+  }
 });

@@ -91,6 +91,7 @@ def test_services_and_startup_tasks(tmp_path: Path) -> None:
         web = until("two running web replicas", lambda: [r for r in runs("web") if r["status"] == "running"][1:] and
                     [r for r in runs("web") if r["status"] == "running"])  # fmt: skip
         assert sorted(r["triggered_by"] for r in web) == ["service", "service"]
+        assert sorted(r["replica_index"] for r in web) == [0, 1]
         assert until("both replica processes", lambda: replica_processes() == 2)
 
         refused = client.post("/api/tasks/web/run")

@@ -14,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from runyard.api import native, runwisp, trigger_dev
+from runyard.api import native, native_schedules, runwisp, trigger_dev, trigger_dev_schedules
 from runyard.api.auth import AuthMiddleware
 from runyard.api.common import ApiError, Endpoint, Handler, error_for_path, json_response
 from runyard.api.openapi import build_openapi, docs_html
@@ -47,7 +47,10 @@ def guarded(handler: Handler) -> Handler:
 
 
 def all_endpoints() -> list[Endpoint]:
-    return [*native.ENDPOINTS, *runwisp.ENDPOINTS, *trigger_dev.ENDPOINTS]
+    return [
+        *native.ENDPOINTS, *native_schedules.ENDPOINTS, *runwisp.ENDPOINTS, *trigger_dev.ENDPOINTS,
+        *trigger_dev_schedules.ENDPOINTS,
+    ]  # fmt: skip
 
 
 def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = None) -> Starlette:

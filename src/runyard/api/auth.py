@@ -14,7 +14,7 @@ from runyard.keys import hash_key
 from runyard.store.base import Store
 
 CACHE_SECONDS = 5.0
-OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs"})
+OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/api/v1/timezones"})  # timezones: as Trigger.dev
 
 
 PACKET_UPLOADS = "/api/v1/packets/upload/"  # presigned: the single-use token in the path is the credential
