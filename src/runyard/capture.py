@@ -66,11 +66,12 @@ class RunCapture:
             if self._scheduled:
                 return
             self._scheduled = True
+        # outside the run's context: what the log sink (the worker, the store) logs is the server's, not the run's
         if threading.get_ident() == self._loop_thread:
-            self._loop.call_soon(self._kick)
+            self._loop.call_soon(self._kick, context=contextvars.Context())
         else:
             with contextlib.suppress(RuntimeError):  # the loop is closed: the process is exiting
-                self._loop.call_soon_threadsafe(self._kick)
+                self._loop.call_soon_threadsafe(self._kick, context=contextvars.Context())
 
     def line(self, stream: str, text: str) -> None:
         """Add one whole line (a log record), ending a partial line of that stream first."""
@@ -78,7 +79,7 @@ class RunCapture:
 
     def _kick(self) -> None:
         if self._drainer is None or self._drainer.done():
-            self._drainer = self._loop.create_task(self._drain())
+            self._drainer = self._loop.create_task(self._drain(), context=contextvars.Context())
 
     async def _drain(self) -> None:
         while True:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import copy
 import logging
 import threading
@@ -109,9 +110,9 @@ class RunContext:
         loop = self._scope.loop
         with contextlib.suppress(RuntimeError):  # the loop is closed: the process is exiting
             if threading.get_ident() == self._scope.loop_thread:
-                loop.call_soon(self._start_writer)
+                loop.call_soon(self._start_writer, context=contextvars.Context())
             else:
-                loop.call_soon_threadsafe(self._start_writer)
+                loop.call_soon_threadsafe(self._start_writer, context=contextvars.Context())
 
     def set_progress(self, fraction: float, message: str | None = None) -> None:
         """Progress from 0 to 1 (and a message), kept in metadata as `progress` and `progressMessage`."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import sys
 import threading
@@ -87,3 +88,9 @@ def native_sleep(payload: Any) -> None:
 def after(payload: Any) -> Any:
     """Runs after native_sleep in a queue of one: reports whether the sleeper had stopped by then."""
     return STATE.get("native_done")
+
+
+async def print_then_wait(payload: Any) -> None:
+    print("before the wait")
+    logging.getLogger("tests.wait").error("logged before the wait")
+    await asyncio.sleep(0.3)  # the output is passed on while the task still runs

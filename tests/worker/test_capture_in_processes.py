@@ -23,6 +23,7 @@ def test_a_worker_process_captures_output_stores_metadata_and_stops_a_sync_loop(
         chatty = c.post("/v1/tasks/chatty/trigger", json={}).json()["run"]["id"]
         run = srv.wait_for(chatty, lambda r: r["status"] == "completed")
         assert run["metadata"] == {"progress": 0.5, "progressMessage": "half", "task": "chatty"}
+        assert c.get(f"/api/v3/runs/{chatty}").json()["metadata"] == run["metadata"]  # Trigger.dev shows it too
         texts = [ln["text"] for ln in c.get(f"/v1/runs/{chatty}/logs").json()["lines"]]
         assert texts[0] == "out one" and "from a thread" in texts and "ERROR t: thread log" in texts
         spin = c.post("/v1/tasks/spin/trigger", json={}).json()["run"]["id"]

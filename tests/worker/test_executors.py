@@ -139,3 +139,20 @@ async def test_shell_tasks_get_an_allow_listed_environment(monkeypatch: pytest.M
     assert outcome.kind == "completed" and lines == [("stdout", "unset unset c")]
     allowed = base_env(["EXTRA_ALLOWED"])
     assert allowed["EXTRA_ALLOWED"] == "yes" and "RUNYARD_API_KEY" not in allowed and "PATH" in allowed
+
+
+async def test_the_log_sink_runs_outside_the_runs_context() -> None:
+    """What the sink (the worker, the store) logs is the server's: it must not be captured into the run."""
+    from runyard import capture
+
+    seen: list[tuple[str, object]] = []
+
+    async def sink(stream: str, text: str) -> None:
+        seen.append((text, capture.current.get()))
+
+    task = TaskDef(name="p", kind="python", config={"target": "tests.worker.python_tasks:print_then_wait"})
+    run = Run(id="01ARZ3NDEKTSV4RRFFQ69G5FAV", task="p", status=RunStatus.EXECUTING, queue="q")
+    ctx = ExecutionContext(run=run, task=task, attempt_number=1, log=sink, stop=asyncio.Event())
+    outcome = await executor_for(task).execute(ctx)
+    assert outcome.kind == "completed"
+    assert seen == [("before the wait", None), ("ERROR tests.wait: logged before the wait", None)]
