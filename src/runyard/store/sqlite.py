@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from runyard.ids import new_ulid, now_us
+from runyard.ids import now_us
 from runyard.logcap import capped_lines, truncation_notice
 from runyard.models import (
     ApiKey,
@@ -37,6 +37,7 @@ from runyard.store.base import (
     Store,
 )
 from runyard.store.sqlfile import migrations
+from runyard.store.sqlite_claim import ClaimCursors, claim
 from runyard.store.sqlite_conn import Readers, Writer
 from runyard.store.sqlite_enqueue import enqueue as _enqueue
 from runyard.store.sqlite_enqueue import run_or_raise as _run_or_raise
@@ -100,31 +101,6 @@ def migrate(conn: sqlite3.Connection) -> int:
     return max(applied, default=0)
 
 
-def _claim(conn: sqlite3.Connection, p: ClaimParams) -> list[Claimed]:
-    now = now_us()
-    args = {"now": now, "limit": p.limit, "tasks": _json_list(p.tasks)}
-    candidates = _all(conn, "claim_unlimited", args) + _all(conn, "claim_limited", args)
-    candidates.sort(key=lambda r: (-r["priority"], r["available_at"], r["id"]))
-    lease_until = now + int(p.lease_s * 1_000_000)
-    claimed = []
-    for cand in candidates[: p.limit]:
-        attempt_id = new_ulid()
-        run_row = _one(conn, "start_run", {"id": cand["id"], "now": now, "attempt_id": attempt_id})
-        if run_row is None:
-            continue
-        attempt_row = _one(
-            conn,
-            "insert_attempt",
-            {
-                "id": attempt_id, "run_id": cand["id"], "number": run_row["attempt_count"],
-                "worker_id": p.worker_id, "lease_expires_at": lease_until, "now": now,
-            },
-        )  # fmt: skip
-        assert attempt_row is not None
-        claimed.append(Claimed(run=rows.run_from_row(run_row), attempt=rows.attempt_from_row(attempt_row)))
-    return claimed
-
-
 def _end_attempt(conn: sqlite3.Connection, attempt_id: str, status: AttemptStatus, **extra: Any) -> str | None:
     row = _one(
         conn,
@@ -185,6 +161,7 @@ class SqliteStore(SqliteSchedules, Store):
         self.write_transactions = 0  # committed write transactions of closed writers (see `writes`)
         self._writer: Writer | None = None
         self._readers: Readers | None = None
+        self._claim_cursors = ClaimCursors()
 
     # -- lifecycle --------------------------------------------------------------------------------
     async def open(self) -> None:
@@ -271,7 +248,7 @@ class SqliteStore(SqliteSchedules, Store):
     async def claim_batch(self, params: ClaimParams) -> list[Claimed]:
         if params.limit <= 0:
             return []
-        claimed: list[Claimed] = await self._write(lambda c: _claim(c, params))
+        claimed: list[Claimed] = await self._write(lambda c: claim(c, params, self._claim_cursors))
         return claimed
 
     async def heartbeat(self, worker_id: str, attempt_ids: list[str], lease_s: float) -> list[str]:

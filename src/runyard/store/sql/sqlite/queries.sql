@@ -25,7 +25,7 @@ SELECT * FROM runs WHERE batch_id = :batch_id AND batch_index = :batch_index;
 
 -- A key is held by the newest run that has not released it: not expired, and not ended without success.
 -- name: run_holding_idempotency_key
-SELECT * FROM runs
+SELECT * FROM runs INDEXED BY runs_idempotency
 WHERE task = :task AND idempotency_key = :idempotency_key AND idempotency_expires_at > :now
   AND status NOT IN ('failed', 'canceled', 'crashed', 'timed_out', 'expired', 'system_failure')
 ORDER BY id DESC
@@ -44,67 +44,80 @@ SELECT * FROM queues WHERE name = :name;
 -- name: list_queues
 SELECT * FROM queues ORDER BY name;
 
--- Due runs in queues without a limit, in claim order.
--- name: claim_unlimited
-SELECT r.id, r.priority, r.available_at
-FROM runs r
-LEFT JOIN queues q ON q.name = r.queue
-WHERE r.status IN ('queued', 'delayed')
-  AND r.available_at <= :now
-  AND (r.expires_at IS NULL OR r.expires_at > :now)
-  AND (:tasks IS NULL OR r.task IN (SELECT value FROM json_each(:tasks)))
-  AND q.concurrency_limit IS NULL
-  AND COALESCE(q.paused, 0) = 0
-ORDER BY r.priority DESC, r.available_at, r.id
-LIMIT :limit;
-
--- Due runs in limited queues that fit in a free slot of their (queue, concurrency key) partition:
--- each partition may hold `concurrency_limit` executing runs. A canceled run whose code has not stopped yet
--- (attempt canceled, ended_at still NULL) keeps its slot.
--- name: claim_limited
-WITH busy AS (
-    SELECT queue, concurrency_key, COUNT(*) AS n
-    FROM (
-        SELECT queue, concurrency_key FROM runs WHERE status = 'executing'
-        UNION ALL
-        SELECT r.queue, r.concurrency_key
-        FROM attempts a JOIN runs r ON r.id = a.run_id
-        WHERE a.status = 'canceled' AND a.ended_at IS NULL
-    )
-    GROUP BY queue, concurrency_key
-),
-ready AS (
-    SELECT r.id, r.queue, r.concurrency_key, r.priority, r.available_at,
-           ROW_NUMBER() OVER (
-               PARTITION BY r.queue, r.concurrency_key
-               ORDER BY r.priority DESC, r.available_at, r.id
-           ) AS rank
-    FROM runs r
-    JOIN queues q ON q.name = r.queue AND q.concurrency_limit IS NOT NULL AND q.concurrency_limit > 0
-                     AND q.paused = 0
-    WHERE r.status IN ('queued', 'delayed')
-      AND r.available_at <= :now
-      AND (r.expires_at IS NULL OR r.expires_at > :now)
-      AND (:tasks IS NULL OR r.task IN (SELECT value FROM json_each(:tasks)))
+-- Claims walk the pending runs queue by queue (and, in limited queues, concurrency key by key) through
+-- index seeks, so the cost of a claim depends on how many queues and keys have pending runs, never on how
+-- many runs wait. The indexes are named (INDEXED BY) so that no statistics can turn a claim into a scan.
+-- Queues with pending runs, in name order from :start (inclusive), at most :max of them: a skip-scan.
+-- name: pending_queues
+WITH RECURSIVE q(name, n) AS (
+    SELECT (SELECT MIN(queue) FROM runs INDEXED BY runs_pending_by_queue
+            WHERE status IN ('queued', 'delayed') AND queue >= :start), 1
+    UNION ALL
+    SELECT (SELECT MIN(queue) FROM runs INDEXED BY runs_pending_by_queue
+            WHERE status IN ('queued', 'delayed') AND queue > q.name), q.n + 1
+    FROM q WHERE q.name IS NOT NULL AND q.n < :max
 )
-SELECT ready.id, ready.priority, ready.available_at
-FROM ready
-JOIN queues q ON q.name = ready.queue
-LEFT JOIN busy b ON b.queue = ready.queue AND b.concurrency_key = ready.concurrency_key
-WHERE ready.rank + COALESCE(b.n, 0) <= q.concurrency_limit
-ORDER BY ready.priority DESC, ready.available_at, ready.id
+SELECT q.name, qq.concurrency_limit, COALESCE(qq.paused, 0) AS paused
+FROM q LEFT JOIN queues qq ON qq.name = q.name
+WHERE q.name IS NOT NULL;
+
+-- Concurrency keys with pending runs in one queue, in order from :start (inclusive), at most :max.
+-- name: pending_keys
+WITH RECURSIVE k(key, n) AS (
+    SELECT (SELECT MIN(concurrency_key) FROM runs INDEXED BY runs_pending_queue
+            WHERE queue = :queue AND status IN ('queued', 'delayed') AND concurrency_key >= :start), 1
+    UNION ALL
+    SELECT (SELECT MIN(concurrency_key) FROM runs INDEXED BY runs_pending_queue
+            WHERE queue = :queue AND status IN ('queued', 'delayed') AND concurrency_key > k.key), k.n + 1
+    FROM k WHERE k.key IS NOT NULL AND k.n < :max
+)
+SELECT key AS name FROM k WHERE key IS NOT NULL;
+
+-- Due runs of one queue, in claim order (priority, due time, id).
+-- name: due_in_queue
+SELECT id, priority, available_at
+FROM runs INDEXED BY runs_pending_by_queue
+WHERE queue = :queue AND status IN ('queued', 'delayed')
+  AND available_at <= :now
+  AND (expires_at IS NULL OR expires_at > :now)
+  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+ORDER BY priority DESC, available_at, id
 LIMIT :limit;
 
--- name: start_run
+-- Due runs of one (queue, concurrency key) partition, in claim order.
+-- name: due_in_partition
+SELECT id, priority, available_at
+FROM runs INDEXED BY runs_pending_queue
+WHERE queue = :queue AND concurrency_key = :key AND status IN ('queued', 'delayed')
+  AND available_at <= :now
+  AND (expires_at IS NULL OR expires_at > :now)
+  AND (:tasks IS NULL OR task IN (SELECT value FROM json_each(:tasks)))
+ORDER BY priority DESC, available_at, id
+LIMIT :limit;
+
+-- The slots taken in a queue, one row per run: executing runs, and canceled runs whose code has not stopped
+-- yet (attempt canceled, ended_at still NULL), which keep their slot.
+-- name: busy_keys
+SELECT concurrency_key FROM runs INDEXED BY runs_executing WHERE queue = :queue AND status = 'executing'
+UNION ALL
+SELECT r.concurrency_key
+FROM attempts a CROSS JOIN runs r ON r.id = a.run_id  -- stopping attempts first: few
+WHERE a.status = 'canceled' AND a.ended_at IS NULL AND r.queue = :queue;
+
+-- Start the claimed runs in one statement: :attempts maps each run id to its new attempt id (a JSON object).
+-- name: start_runs
 UPDATE runs
 SET status = 'executing', attempt_count = attempt_count + 1, started_at = COALESCE(started_at, :now),
-    updated_at = :now, current_attempt_id = :attempt_id
-WHERE id = :id AND status IN ('queued', 'delayed')
+    updated_at = :now, current_attempt_id = json_extract(:attempts, '$."' || id || '"')
+WHERE id IN (SELECT key FROM json_each(:attempts)) AND status IN ('queued', 'delayed')
 RETURNING *;
 
--- name: insert_attempt
+-- The attempts of the runs `start_runs` just started, leased to the worker.
+-- name: insert_attempts
 INSERT INTO attempts (id, run_id, number, worker_id, status, lease_expires_at, started_at)
-VALUES (:id, :run_id, :number, :worker_id, 'running', :lease_expires_at, :now)
+SELECT r.current_attempt_id, r.id, r.attempt_count, :worker_id, 'running', :lease_expires_at, :now
+FROM json_each(:attempts) j CROSS JOIN runs r ON r.id = j.key
+WHERE r.current_attempt_id = j.value AND r.status = 'executing'
 RETURNING *;
 
 -- name: owned_attempts
@@ -167,33 +180,36 @@ UPDATE runs SET tags = :tags, updated_at = :now WHERE id = :id;
 UPDATE runs SET metadata = :metadata, updated_at = :now WHERE id = :id;
 
 -- name: promote_delayed
-UPDATE runs SET status = 'queued', updated_at = :now
-WHERE status = 'delayed' AND available_at <= :now;
+UPDATE runs INDEXED BY runs_due SET status = 'queued', updated_at = :now
+WHERE status IN ('queued', 'delayed') AND status = 'delayed' AND available_at <= :now;
 
 -- name: expire_runs
-UPDATE runs
+UPDATE runs INDEXED BY runs_expiry
 SET status = 'expired', end_reason = 'missed', exit_code = -1, ended_at = :now, updated_at = :now,
     error = json_object('message', 'the run expired: its ttl passed before it started', 'name', 'TTL_EXPIRED')
-WHERE status IN ('queued', 'delayed') AND expires_at <= :now
+WHERE expires_at IS NOT NULL AND status IN ('queued', 'delayed') AND expires_at <= :now
 RETURNING id;
 
 -- name: lost_leases
 SELECT a.id AS attempt_id, a.run_id, a.number, r.attempt_count, r.max_attempts
 FROM attempts a
-JOIN runs r ON r.id = a.run_id
+CROSS JOIN runs r ON r.id = a.run_id  -- attempts first: the expired leases are few, the runs many
 WHERE a.status = 'running' AND a.lease_expires_at < :now;
 
 -- name: next_due_at
 SELECT MIN(t) AS due FROM (
-    SELECT MIN(available_at) AS t FROM runs WHERE status = 'delayed'
+    SELECT MIN(available_at) AS t FROM runs INDEXED BY runs_due
+    WHERE status IN ('queued', 'delayed') AND status = 'delayed'
     UNION ALL
-    SELECT MIN(expires_at) FROM runs WHERE status IN ('queued', 'delayed') AND expires_at IS NOT NULL
+    SELECT MIN(expires_at) FROM runs INDEXED BY runs_expiry
+    WHERE expires_at IS NOT NULL AND status IN ('queued', 'delayed')
     UNION ALL
     SELECT MIN(lease_expires_at) FROM attempts WHERE status = 'running'
     UNION ALL
     SELECT MIN(lease_expires_at) FROM attempts WHERE status = 'canceled' AND ended_at IS NULL
     UNION ALL
-    SELECT MIN(available_at) FROM runs WHERE status = 'queued' AND available_at > :now  -- retries waiting
+    SELECT MIN(available_at) FROM runs INDEXED BY runs_due  -- retries waiting
+    WHERE status IN ('queued', 'delayed') AND status = 'queued' AND available_at > :now
     UNION ALL
     SELECT MIN(next_run_at) FROM schedules WHERE active = 1
 );

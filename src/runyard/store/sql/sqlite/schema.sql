@@ -128,15 +128,15 @@ CREATE INDEX attempts_stopping ON attempts (run_id) WHERE status = 'canceled' AN
 
 CREATE UNIQUE INDEX runs_batch_item ON runs (batch_id, batch_index) WHERE batch_id IS NOT NULL;
 
-CREATE INDEX runs_delayed ON runs (available_at) WHERE status = 'delayed';
+CREATE INDEX runs_due ON runs (status, available_at) WHERE status IN ('queued', 'delayed');
 
 CREATE INDEX runs_executing ON runs (queue, concurrency_key) WHERE status = 'executing';
 
 CREATE INDEX runs_expiry ON runs (expires_at) WHERE expires_at IS NOT NULL AND status IN ('queued', 'delayed');
 
-CREATE INDEX runs_idempotency ON runs (task, idempotency_key) WHERE idempotency_key IS NOT NULL;
+CREATE INDEX runs_idempotency ON runs (task, idempotency_key, id) WHERE idempotency_key IS NOT NULL;
 
-CREATE INDEX runs_pending ON runs (priority DESC, available_at, id)
+CREATE INDEX runs_pending_by_queue ON runs (queue, priority DESC, available_at, id)
     WHERE status IN ('queued', 'delayed');
 
 CREATE INDEX runs_pending_queue ON runs (queue, concurrency_key, priority DESC, available_at, id)

@@ -1,0 +1,82 @@
+"""The plans of the hot queries: no scan of runs or attempts, no temporary sort, whatever the statistics say.
+
+A claim, a trigger, a heartbeat, a completion and a maintenance pass must cost the same with a thousand or a
+million runs waiting. Each hot query is checked with SQLite's EXPLAIN QUERY PLAN on a fresh database (no
+statistics) and after ANALYZE over a skewed table (statistics that once led SQLite to sort every queued run).
+"""
+
+from __future__ import annotations
+
+import re
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from runyard.ids import now_us
+from runyard.store.sqlite import migrate
+from runyard.store.sqlite_sql import Q
+
+HOT = [
+    # claim
+    "pending_queues", "pending_keys", "due_in_queue", "due_in_partition", "busy_keys", "start_runs", "insert_attempts",
+    # trigger
+    "insert_run", "run_by_id", "run_by_request_key", "run_holding_idempotency_key", "run_by_batch_item",
+    "queue_by_name", "insert_queue_if_missing",
+    # execution
+    "owned_attempts", "extend_leases", "end_attempt", "complete_run", "end_run", "requeue_run", "cancel_run",
+    "cancel_attempts", "release_attempt", "insert_log", "log_size", "set_log_size", "api_key_by_hash",
+    # maintenance
+    "promote_delayed", "expire_runs", "lost_leases", "next_due_at", "due_schedules", "release_stale_attempts",
+]  # fmt: skip
+
+# A scan of runs, attempts or logs (under any alias) reads every row; a partial index of attempts whose code is
+# still stopping is bounded by the worker slots, so scanning it is allowed.
+FULL_SCAN = re.compile(r"^SCAN (runs|r|attempts|a|logs)\b(?!.*INDEX attempts_stopping)")
+
+
+def plan(conn: sqlite3.Connection, name: str) -> list[str]:
+    params = {p: None for p in re.findall(r":([a-z_]+)", Q[name])}
+    return [str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + Q[name], params)]
+
+
+def skewed(conn: sqlite3.Connection) -> None:
+    """Thousands of queued runs in one queue, a few in others, then ANALYZE."""
+    now = now_us()
+    conn.execute(
+        """WITH RECURSIVE n(i) AS (SELECT 0 UNION ALL SELECT i + 1 FROM n WHERE i < 4999)
+        INSERT INTO runs (id, task, status, queue, concurrency_key, payload, payload_type, available_at,
+                          triggered_by, created_at, updated_at)
+        SELECT printf('%026d', i), 'noop', CASE WHEN i % 50 = 0 THEN 'completed' ELSE 'queued' END,
+               CASE WHEN i % 97 = 0 THEN 'other' ELSE 'task/noop' END, 'k' || (i % 7), 'null', 'application/json',
+               :now + i, 'api', :now, :now
+        FROM n""",
+        {"now": now},
+    )
+    conn.execute("ANALYZE")
+
+
+@pytest.mark.parametrize("statistics", ["none", "skewed"])
+def test_hot_queries_use_indexes_and_never_sort(tmp_path: Path, statistics: str) -> None:
+    conn = sqlite3.connect(tmp_path / "plans.db", isolation_level=None)
+    migrate(conn)
+    if statistics == "skewed":
+        skewed(conn)
+    problems = {}
+    for name in HOT:
+        lines = plan(conn, name)
+        bad = [ln for ln in lines if FULL_SCAN.match(ln) or "TEMP B-TREE" in ln]
+        if bad:
+            problems[name] = bad
+    assert problems == {}
+
+
+def test_the_check_catches_a_scan(tmp_path: Path) -> None:
+    """The pattern above recognises what it must forbid (a query without a usable index)."""
+    conn = sqlite3.connect(tmp_path / "plans.db", isolation_level=None)
+    migrate(conn)
+    lines = [
+        str(r[3]) for r in conn.execute("EXPLAIN QUERY PLAN SELECT * FROM runs r WHERE payload = 'x' ORDER BY ttl_s")
+    ]
+    assert any(FULL_SCAN.match(ln) for ln in lines)
+    assert any("TEMP B-TREE" in ln for ln in lines)
