@@ -16,19 +16,11 @@ import msgspec
 from runyard.errors import BadRequest, ConflictError, NotFoundError, ServiceNotTriggerable
 from runyard.events import EventBus
 from runyard.ids import new_ulid, now_us, us_to_rfc3339
+from runyard.keys import hash_key
 from runyard.models import Attempt, EndReason, LogLine, Queue, Run, RunStatus, TaskDef, TriggeredBy
+from runyard.records import BatchItemError, BatchRecord, BatchStatus, ListRunsParams, RunPage
 from runyard.schedules import Schedules
-from runyard.store.base import (
-    BatchRecord,
-    Conflict,
-    EnqueueParams,
-    EnqueueResult,
-    ListRunsParams,
-    LogSize,
-    NotFound,
-    RunPage,
-    Store,
-)
+from runyard.store.base import Conflict, EnqueueParams, EnqueueResult, LogSize, NotFound, Store
 from runyard.tasks import TaskRegistry
 
 DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400.0
@@ -245,6 +237,9 @@ class Service:
     async def list_runs(self, params: ListRunsParams) -> RunPage:
         return await self.store.list_runs(params)
 
+    async def count_runs(self, params: ListRunsParams) -> int:
+        return await self.store.count_runs(params)
+
     async def attempts(self, run_id: str) -> list[Attempt]:
         return await self.store.list_attempts(run_id)
 
@@ -258,6 +253,16 @@ class Service:
 
     async def queues(self) -> list[Queue]:
         return await self.store.list_queues()
+
+    async def set_queue_limit(self, name: str, concurrency_limit: int | None) -> Queue:
+        """Create the queue or change its concurrency limit; runs it held may start at once."""
+        queue = await self.store.upsert_queue(name, concurrency_limit)
+        self.events.work_available.set()
+        return queue
+
+    async def api_key_is_valid(self, raw_key: str) -> bool:
+        """Whether `raw_key` is an active (not revoked) API key."""
+        return await self.store.find_api_key(hash_key(raw_key)) is not None
 
     # -- changing runs -------------------------------------------------------------------------------
     async def cancel(self, run_id: str) -> Run:
@@ -317,6 +322,16 @@ class Service:
         except NotFound:
             raise NotFoundError("run not found") from None
 
+    async def add_tags(self, run_id: str, tags: list[str], max_tags: int) -> tuple[Run, int]:
+        """Add the tags a run lacks in one transaction; returns the run and how many were new. A run would
+        hold more than `max_tags` -> BadRequest, nothing changed."""
+        try:
+            return await self.store.add_run_tags(run_id, tags, max_tags)
+        except NotFound:
+            raise NotFoundError("run not found") from None
+        except Conflict as exc:
+            raise BadRequest(str(exc)) from None
+
     # -- packets -------------------------------------------------------------------------------------------
     async def reserve_packet(self, path: str) -> str:
         """A single-use token to upload the packet at `path` within PACKET_UPLOAD_TTL_S."""
@@ -338,7 +353,7 @@ class Service:
         batch = BatchRecord(
             id=new_ulid(),
             run_count=run_count,
-            status="PENDING",
+            status=BatchStatus.PENDING,
             created_at=now,
             updated_at=now,
             idempotency_key=idempotency_key,
@@ -352,10 +367,19 @@ class Service:
             raise NotFoundError("batch not found")
         return batch
 
-    async def seal_batch(self, batch_id: str, errors: list[dict[str, Any]]) -> BatchRecord:
-        batch = await self.get_batch(batch_id)
-        if batch.sealed:
-            raise ConflictError("batch is already sealed")
-        status = "PARTIAL_FAILED" if errors else "COMPLETED"
-        await self.store.update_batch(batch_id, status=status, errors=errors, sealed=True)
-        return await self.get_batch(batch_id)
+    async def record_batch_items(self, batch_id: str, errors: list[BatchItemError]) -> BatchRecord:
+        """Record items that failed (once per index) and seal the batch when every item is a run or an
+        error: one transaction."""
+        try:
+            return await self.store.record_batch_items(batch_id, errors)
+        except NotFound:
+            raise NotFoundError("batch not found") from None
+
+    async def seal_batch(self, batch_id: str) -> BatchRecord:
+        """Seal a batch now (one transaction); a sealed batch -> ConflictError."""
+        try:
+            return await self.store.record_batch_items(batch_id, [], seal=True)
+        except NotFound:
+            raise NotFoundError("batch not found") from None
+        except Conflict as exc:
+            raise ConflictError(str(exc)) from None

@@ -7,7 +7,7 @@ from collections.abc import Callable
 import httpx
 import pytest
 
-from runyard.api.app import all_endpoints
+from runyard.api.dialects import all_endpoints
 from tests.conftest import LiveServer
 
 

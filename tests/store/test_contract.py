@@ -13,6 +13,7 @@ import pytest
 
 from runyard.ids import now_us
 from runyard.models import ApiKey, AttemptStatus, EndReason, RunStatus
+from runyard.records import BatchItemError, BatchStatus
 from runyard.store.base import (
     BatchRecord,
     ClaimParams,
@@ -429,20 +430,61 @@ async def test_list_runs_filters(store: Store) -> None:
 
 async def test_batches_round_trip_and_dedupe_by_key(store: Store) -> None:
     now = now_us()
-    batch = BatchRecord(id="B1", run_count=2, status="PENDING", created_at=now, updated_at=now,
+    batch = BatchRecord(id="B1", run_count=2, status=BatchStatus.PENDING, created_at=now, updated_at=now,
                         idempotency_key="bk", task_identifiers=["t"])  # fmt: skip
     created, cached = await store.create_batch(batch)
     assert not cached and created.id == "B1"
     again, cached = await store.create_batch(
-        BatchRecord(id="B2", run_count=2, status="PENDING", created_at=now, updated_at=now, idempotency_key="bk")
-    )
+        BatchRecord(id="B2", run_count=2, status=BatchStatus.PENDING, created_at=now, updated_at=now,
+                    idempotency_key="bk")
+    )  # fmt: skip
     assert cached and again.id == "B1"
     runs = await store.enqueue_many([params(batch_id="B1", batch_index=i) for i in range(2)])
-    await store.update_batch("B1", status="COMPLETED", errors=[], sealed=True)
+    sealed = await store.record_batch_items("B1", [], seal=True)
     got = await store.get_batch("B1")
-    assert got is not None and got.sealed and got.status == "COMPLETED"
+    assert got is not None and got.sealed and got.status is BatchStatus.COMPLETED and sealed == got
     assert got.run_ids == [r.run.id for r in runs]
     assert await store.get_batch("nope") is None
+    with pytest.raises(Conflict):
+        await store.record_batch_items("B1", [], seal=True)
+    with pytest.raises(NotFound):
+        await store.record_batch_items("nope", [])
+
+
+async def test_batch_items_seal_the_batch_once_every_item_is_a_run_or_an_error(store: Store) -> None:
+    now = now_us()
+    await store.create_batch(BatchRecord(id="B3", run_count=3, status=BatchStatus.PENDING, created_at=now,
+                                         updated_at=now))  # fmt: skip
+    await store.enqueue_many([params(batch_id="B3", batch_index=0)])
+    fail = BatchItemError(index=1, task="t", error="bad")
+    open_batch = await store.record_batch_items("B3", [fail])
+    assert not open_batch.sealed and open_batch.status is BatchStatus.PROCESSING
+    again = await store.record_batch_items("B3", [BatchItemError(index=1, task="t", error="other")])
+    assert again.errors == [fail]  # an index is recorded once
+    await store.enqueue_many([params(batch_id="B3", batch_index=2)])
+    done = await store.record_batch_items("B3", [])
+    assert done.sealed and done.status is BatchStatus.PARTIAL_FAILED
+    assert await store.get_batch("B3") == done
+
+
+async def test_run_tags_are_added_in_one_step_up_to_a_limit(store: Store) -> None:
+    [created] = await store.enqueue_many([params(tags=["a"])])
+    run, added = await store.add_run_tags(created.run.id, ["b", "a", "b", "c"], max_tags=3)
+    assert run.tags == ["a", "b", "c"] and added == 2
+    with pytest.raises(Conflict):
+        await store.add_run_tags(created.run.id, ["d"], max_tags=3)
+    again = await store.get_run(created.run.id)
+    assert again is not None and again.tags == ["a", "b", "c"]
+    assert (await store.add_run_tags(created.run.id, ["c"], max_tags=3))[1] == 0
+    with pytest.raises(NotFound):
+        await store.add_run_tags("missing", ["x"], max_tags=3)
+
+
+async def test_concurrent_tag_additions_are_all_kept(store: Store) -> None:
+    [created] = await store.enqueue_many([params()])
+    await asyncio.gather(*(store.add_run_tags(created.run.id, [f"t{i}"], max_tags=10) for i in range(6)))
+    run = await store.get_run(created.run.id)
+    assert run is not None and sorted(run.tags) == [f"t{i}" for i in range(6)]
 
 
 async def test_api_keys_are_found_by_hash_until_revoked(store: Store) -> None:

@@ -70,3 +70,33 @@ def test_fragments_are_included_by_name() -> None:
         assert "nope" in str(exc)
     else:  # pragma: no cover
         raise AssertionError("an unknown fragment must be an error")
+
+
+async def test_batches_written_before_engine_words_are_read_after_migrating(tmp_path: Path) -> None:
+    from runyard.records import BatchItemError, BatchStatus
+    from runyard.store.sqlite import _statements
+
+    conn = sqlite3.connect(tmp_path / "old.db", isolation_level=None)
+    conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at INTEGER)")
+    for number, name, sql in migrations("sqlite"):
+        if name.endswith("_batch_engine_words.sql"):
+            break
+        for statement in _statements(sql):
+            conn.execute(statement)
+        conn.execute("INSERT INTO schema_migrations VALUES (?, 0)", (number,))
+    conn.execute(
+        "INSERT INTO batches (id, run_count, status, errors, sealed, created_at, updated_at) VALUES "
+        '(\'B\', 2, \'PARTIAL_FAILED\', \'[{"index":1,"taskIdentifier":"t","error":"no"}]\', 1, 1, 1), '
+        "('C', 1, 'PENDING', '[]', 0, 1, 1)"
+    )
+    conn.close()
+    store = SqliteStore(tmp_path / "old.db")
+    await store.open()
+    try:
+        old = await store.get_batch("B")
+        assert old is not None and old.status is BatchStatus.PARTIAL_FAILED
+        assert old.errors == [BatchItemError(index=1, task="t", error="no")]
+        pending = await store.get_batch("C")
+        assert pending is not None and pending.status is BatchStatus.PENDING and pending.errors == []
+    finally:
+        await store.close()

@@ -14,9 +14,9 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
-from runyard.api import native, native_schedules, runwisp, trigger_dev, trigger_dev_schedules
 from runyard.api.auth import AuthMiddleware
-from runyard.api.common import ApiError, Endpoint, Handler, error_for_path, json_response
+from runyard.api.common import ApiError, Handler, json_response
+from runyard.api.dialects import DIALECTS, all_endpoints, error_for_path, is_open
 from runyard.api.openapi import build_openapi, docs_html
 from runyard.errors import RunyardError
 from runyard.runtime import Runtime
@@ -46,16 +46,9 @@ def guarded(handler: Handler) -> Handler:
     return endpoint
 
 
-def all_endpoints() -> list[Endpoint]:
-    return [
-        *native.ENDPOINTS, *native_schedules.ENDPOINTS, *runwisp.ENDPOINTS, *trigger_dev.ENDPOINTS,
-        *trigger_dev_schedules.ENDPOINTS,
-    ]  # fmt: skip
-
-
 def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = None) -> Starlette:
     endpoints = all_endpoints()
-    document = build_openapi(endpoints, _version())
+    document = build_openapi(DIALECTS, _version())
 
     async def openapi(request: Request) -> Response:
         return json_response(document)
@@ -90,7 +83,9 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
 
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(AuthMiddleware, store=runtime.store)],
+        middleware=[
+            Middleware(AuthMiddleware, check_key=runtime.service.api_key_is_valid, is_open=is_open, deny=error_for_path)
+        ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )

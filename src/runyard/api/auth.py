@@ -1,27 +1,24 @@
-"""API-key authentication for every route but health, docs and schemas (pure ASGI, no per-request read
-of the store on the hot path: a verified key is remembered for CACHE_SECONDS, so a revoked key stops
-working within that time)."""
+"""API-key authentication for every route but the open ones (health, docs, schemas; each dialect names
+its own). Pure ASGI, no per-request read of the store on the hot path: a verified key is remembered for
+CACHE_SECONDS, so a revoked key stops working within that time."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
+from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from runyard.api.common import error_for_path
 from runyard.keys import hash_key
-from runyard.store.base import Store
 
 CACHE_SECONDS = 5.0
-OPEN_PATHS = frozenset({"/health", "/openapi.json", "/docs", "/api/v1/timezones"})  # timezones: as Trigger.dev
-
-
 PACKET_UPLOADS = "/api/v1/packets/upload/"  # presigned: the single-use token in the path is the credential
 
-
-def is_open(path: str) -> bool:
-    return path in OPEN_PATHS or path.startswith(("/schemas/", PACKET_UPLOADS))
+KeyCheck = Callable[[str], Awaitable[bool]]  # is this raw key an active API key?
+OpenCheck = Callable[[str], bool]  # is this path served without a key?
+Deny = Callable[[str, int, str], Response]  # (path, status, message) -> the owning dialect's error
 
 
 def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -36,13 +33,15 @@ def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, store: Store) -> None:
+    def __init__(self, app: ASGIApp, check_key: KeyCheck, is_open: OpenCheck, deny: Deny) -> None:
         self.app = app
-        self.store = store
+        self.check_key = check_key
+        self.is_open = is_open
+        self.deny = deny
         self._verified: dict[str, float] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http" or is_open(scope["path"]):
+        if scope["type"] != "http" or self.is_open(scope["path"]):
             await self.app(scope, receive, send)
             return
         raw = key_from_headers(scope["headers"])
@@ -52,7 +51,7 @@ class AuthMiddleware:
         digest = hash_key(raw)
         now = time.monotonic()
         if self._verified.get(digest, 0.0) < now:
-            if await self.store.find_api_key(digest) is None:
+            if not await self.check_key(raw):
                 self._verified.pop(digest, None)
                 await self._deny(scope, receive, send, "invalid API key")
                 return
@@ -62,6 +61,6 @@ class AuthMiddleware:
         await self.app(scope, receive, send)
 
     async def _deny(self, scope: Scope, receive: Receive, send: Send, message: str) -> None:
-        response: Any = error_for_path(scope["path"], 401, message)
+        response: Any = self.deny(scope["path"], 401, message)
         response.headers["www-authenticate"] = "Bearer"
         await response(scope, receive, send)

@@ -1,5 +1,5 @@
 """What every dialect's routes share: the endpoint registry, JSON responses, bodies with a size limit,
-and errors rendered in the shape of the dialect that owns the path."""
+and the problem+json error shape."""
 
 from __future__ import annotations
 
@@ -61,30 +61,14 @@ class Problem(msgspec.Struct, kw_only=True, omit_defaults=True):
     errors: list[ProblemDetail] | None = None
 
 
-class TriggerDevError(msgspec.Struct):
-    """Trigger.dev's error body: the SDK reads `error` as the message."""
-
-    error: str
-
-
 def problem(status: int, detail: str, errors: list[ProblemDetail] | None = None) -> Response:
+    """An error as application/problem+json (the native and RunWisp shape)."""
     body = Problem(title=TITLES.get(status, "Error"), status=status, detail=detail, errors=errors)
     return Response(_encoder.encode(body), status_code=status, media_type="application/problem+json")
 
 
-def is_trigger_dev_path(path: str) -> bool:
-    return path.startswith(("/api/v1/", "/api/v2/", "/api/v3/"))
-
-
-def error_for_path(path: str, status: int, message: str, errors: list[ProblemDetail] | None = None) -> Response:
-    """An error in the shape of the dialect that owns `path`."""
-    if is_trigger_dev_path(path):
-        return json_response(TriggerDevError(error=message), status)
-    return problem(status, message, errors)
-
-
 class ApiError(Exception):
-    """Raised by handlers; rendered by the app in the path's dialect shape."""
+    """Raised by handlers; rendered by the app in the shape of the dialect that owns the path."""
 
     def __init__(self, status: int, message: str, errors: list[ProblemDetail] | None = None) -> None:
         super().__init__(message)

@@ -8,14 +8,26 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runyard.api.common import ApiError, Endpoint, ProblemDetail, decode_body, json_response, read_body
+from runyard.api import native_schedules
+from runyard.api.common import (
+    ApiError,
+    Endpoint,
+    Problem,
+    ProblemDetail,
+    decode_body,
+    json_response,
+    problem,
+    read_body,
+)
+from runyard.api.dialect import Dialect
 from runyard.durations import parse_duration, parse_time_us
 from runyard.ids import is_ulid, now_us, us_to_rfc3339
 from runyard.models import Attempt, Run, RunStatus
+from runyard.records import ListRunsParams
 from runyard.service import Service, TriggerRequest
-from runyard.store.base import ListRunsParams
 
 MAX_TAGS = 32
+STATUSES = {status: status.value for status in RunStatus}  # the engine's own words
 MAX_TAG_LENGTH = 128
 
 
@@ -134,7 +146,7 @@ def _iso(us: int | None) -> str | None:
 
 def render_run(run: Run, attempts: list[Attempt] | None = None) -> NativeRun:
     return NativeRun(
-        id=run.id, task=run.task, status=run.status.value, queue=run.queue, payload=msgspec.Raw(run.payload),
+        id=run.id, task=run.task, status=STATUSES[run.status], queue=run.queue, payload=msgspec.Raw(run.payload),
         payload_type=run.payload_type, output=msgspec.Raw(run.output) if run.output is not None else None,
         error=run.error, tags=run.tags, metadata=run.metadata, concurrency_key=run.concurrency_key or None,
         idempotency_key=run.idempotency_key, priority=run.priority, attempt_count=run.attempt_count,
@@ -296,3 +308,14 @@ ENDPOINTS = [
              query={"after": "last line seen", "limit": ""}),
     Endpoint("GET", "/v1/queues", list_queues, "List queues", "native", response=QueueList),
 ]  # fmt: skip
+
+DIALECT = Dialect(
+    name="native",
+    prefixes=("/v1/", "/health"),
+    endpoints=[*ENDPOINTS, *native_schedules.ENDPOINTS],
+    render_error=problem,
+    error_schema=Problem,
+    error_media_type="application/problem+json",
+    statuses=STATUSES,
+    open_paths=frozenset({"/health"}),
+)

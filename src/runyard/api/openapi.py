@@ -1,30 +1,30 @@
-"""The OpenAPI 3.1 document, generated from the endpoint registry and its msgspec types."""
+"""The OpenAPI 3.1 document, generated from the dialects' endpoints and their msgspec types."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from typing import Any
 
 import msgspec
 
-from runyard.api.common import Endpoint, Problem, TriggerDevError, is_trigger_dev_path
+from runyard.api.dialect import Dialect
 
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 
 
-def build_openapi(endpoints: list[Endpoint], version: str) -> dict[str, Any]:
-    types: list[Any] = [Problem, TriggerDevError]
-    for ep in endpoints:
-        for t in (ep.body, ep.response):
+def build_openapi(dialects: Sequence[Dialect], version: str) -> dict[str, Any]:
+    types: list[Any] = []
+    for dialect in dialects:
+        for t in (dialect.error_schema, *(t for ep in dialect.endpoints for t in (ep.body, ep.response))):
             if t is not None and t not in types:
                 types.append(t)
     schemas, components = msgspec.json.schema_components(types, ref_template="#/components/schemas/{name}")
     by_type = dict(zip(types, schemas, strict=True))
     paths: dict[str, dict[str, Any]] = {}
-    for ep in endpoints:
+    for dialect, ep in ((d, ep) for d in dialects for ep in d.endpoints):
         path = _PARAM.sub(r"{\1}", ep.path)
-        error_schema = by_type[TriggerDevError] if is_trigger_dev_path(ep.path) else by_type[Problem]
-        error_type = "application/json" if is_trigger_dev_path(ep.path) else "application/problem+json"
+        error_schema, error_type = by_type[dialect.error_schema], dialect.error_media_type
         success: dict[str, Any] = {"description": "Success"}
         if ep.response is not None:
             success["content"] = {ep.content_type: {"schema": by_type[ep.response]}}

@@ -13,13 +13,14 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
 from runyard.api.common import ApiError, Endpoint, Problem, ProblemDetail, json_response, problem, read_body
+from runyard.api.dialect import Dialect
 from runyard.durations import parse_time_us
 from runyard.errors import NotFoundError
 from runyard.ids import is_ulid, us_to_rfc3339
 from runyard.models import FINAL_STATUSES, PENDING_STATUSES, Run, RunStatus, TaskDef, TriggeredBy
+from runyard.records import ListRunsParams
 from runyard.service import Service, TriggerRequest
 from runyard.settings import validate_task_name
-from runyard.store.base import ListRunsParams
 
 TASK_NAME = re.compile(r"^[a-zA-Z0-9._:-]+$")
 WAIT_DEFAULT_S = 120
@@ -84,6 +85,7 @@ class LogPage(msgspec.Struct, kw_only=True):
 
 
 PHASE = {RunStatus.DELAYED: "pending", RunStatus.QUEUED: "pending", RunStatus.EXECUTING: "running"}
+STATUSES = {status: "ended" if status.is_final else PHASE[status] for status in RunStatus}
 END_REASON_STATUSES: dict[str, list[RunStatus]] = {
     "success": [RunStatus.COMPLETED],
     "failed": [RunStatus.FAILED],
@@ -120,7 +122,7 @@ def render_run(run: Run, base_url: str | None = None) -> RunWispRun:
         replica_index=run.replica_index,
         retry_attempt=max(0, run.attempt_count - 1),
         start_at=us_to_rfc3339(run.started_at) if run.started_at else None,
-        status="ended" if ended else PHASE[run.status],
+        status=STATUSES[run.status],
         task_name=run.task,
         triggered_by=run.triggered_by.value,
     )
@@ -288,7 +290,7 @@ async def list_runs(request: Request) -> Response:
         if page.next_cursor is None:
             break
         cursor = page.next_cursor
-    total = await service.store.count_runs(params)
+    total = await service.count_runs(params)
     base = _base(request)
     return json_response(RunList(items=[render_run(r, base) for r in runs[offset:want]], total=total))
 
@@ -395,3 +397,14 @@ ENDPOINTS = [
     Endpoint("GET", "/schemas/Run.json", run_schema, "JSON Schema of the Run object", "runwisp", auth=False),
     Endpoint("GET", "/schemas/ErrorModel.json", error_schema, "JSON Schema of errors", "runwisp", auth=False),
 ]  # fmt: skip
+
+DIALECT = Dialect(
+    name="runwisp",
+    prefixes=("/api/", "/schemas/"),
+    endpoints=ENDPOINTS,
+    render_error=problem,
+    error_schema=Problem,
+    error_media_type="application/problem+json",
+    statuses=STATUSES,
+    open_prefixes=("/schemas/",),
+)

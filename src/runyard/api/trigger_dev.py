@@ -9,8 +9,10 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
+from runyard.api import trigger_dev_schedules
 from runyard.api.auth import PACKET_UPLOADS, key_from_headers
 from runyard.api.common import ApiError, Endpoint, json_response, read_body
+from runyard.api.dialect import Dialect
 from runyard.api.trigger_dev_render import (
     BatchResponse,
     BatchV3Response,
@@ -32,6 +34,8 @@ from runyard.api.trigger_dev_render import (
 )
 from runyard.api.trigger_dev_wire import (
     FROM_TRIGGER_STATUS,
+    MAX_TAGS,
+    TO_TRIGGER_STATUS,
     BatchBody,
     CreateBatchBody,
     MetadataBody,
@@ -41,6 +45,7 @@ from runyard.api.trigger_dev_wire import (
     StreamItem,
     TagsBody,
     TriggerBody,
+    TriggerDevError,
     bad,
     batch_friendly_id,
     decode,
@@ -49,6 +54,7 @@ from runyard.api.trigger_dev_wire import (
     parse_delay,
     parse_run_id,
     parse_tags,
+    render_error,
     run_friendly_id,
     to_request,
 )
@@ -56,8 +62,8 @@ from runyard.durations import parse_duration, parse_time_us
 from runyard.errors import NotFoundError
 from runyard.ids import now_us
 from runyard.models import RetryPolicy, Run, RunStatus, TaskDef
+from runyard.records import BatchItemError, ListRunsParams
 from runyard.service import Service, TriggerRequest
-from runyard.store.base import ListRunsParams
 
 MAX_BATCH = 1000
 TRIGGER_DEV_ATTEMPTS = 3  # Trigger.dev's default maxAttempts when neither the task nor the trigger sets one
@@ -132,7 +138,7 @@ async def batch_trigger(request: Request) -> Response:
     reqs = [_engine_request(service, item.task, await _inline(service, item)) for item in body.items]
     batch, _ = await service.create_batch(len(reqs), sorted({i.task for i in body.items}))
     await service.trigger_many(reqs, batch_id=batch.id)
-    await service.seal_batch(batch.id, [])
+    await service.seal_batch(batch.id)
     batch_id = batch_friendly_id(batch.id)
     return json_response(
         BatchV3Response(id=batch_id, runCount=len(reqs)), headers=_token(request, [f"read:batch:{batch_id}"])
@@ -164,8 +170,8 @@ async def stream_batch_items(request: Request) -> Response:
     except NotFoundError:
         raise ApiError(404, "Batch not found") from None
     raw = await read_body(request)
-    errors = list(batch.errors)
-    errored = {int(e["index"]) for e in errors}
+    errored = {e.index for e in batch.errors}
+    errors: list[BatchItemError] = []
     reqs: list[TriggerRequest] = []
     indices: list[int] = []
     for n, line in enumerate(raw.splitlines(), start=1):
@@ -183,18 +189,14 @@ async def stream_batch_items(request: Request) -> Response:
             reqs.append(_engine_request(service, item.task, await _inline(service, item)))
             indices.append(item.index)
         except ApiError as exc:
-            errors.append({"index": item.index, "taskIdentifier": item.task, "error": exc.message})
+            errors.append(BatchItemError(index=item.index, task=item.task, error=exc.message))
             errored.add(item.index)
     results = await service.trigger_many(reqs, batch_id=batch_id, indices=indices) if reqs else []
     accepted = sum(1 for r in results if not r.cached)
     deduplicated = len(results) - accepted
-    batch = await service.get_batch(batch_id)
-    done = len(batch.run_ids) + len(errors)
-    sealed = done >= batch.run_count
-    if sealed and not batch.sealed:
-        batch = await service.seal_batch(batch_id, errors)
-    elif errors != batch.errors:
-        await service.store.update_batch(batch_id, status="PROCESSING", errors=errors, sealed=False)
+    batch = await service.record_batch_items(batch_id, errors)
+    sealed = batch.sealed
+    done = len(batch.run_ids) + len(batch.errors)
     response = StreamItemsResponse(
         id=batch_friendly_id(batch_id), itemsAccepted=accepted, itemsDeduplicated=deduplicated, sealed=sealed,
         enqueuedCount=None if sealed else done, expectedCount=None if sealed else batch.run_count,
@@ -298,10 +300,8 @@ async def reschedule_run(request: Request) -> Response:
 async def add_tags(request: Request) -> Response:
     run = await _run(request)
     body: TagsBody = decode(await read_body(request), TagsBody)
-    new = [t for t in parse_tags(body.tags) if t not in run.tags]
-    tags = parse_tags(run.tags + new)
-    await _service(request).update_run_info(run.id, tags=tags)
-    return json_response(MessageResponse(message=f"Successfully set {len(new)} new tags."))
+    _, added = await _service(request).add_tags(run.id, parse_tags(body.tags), MAX_TAGS)
+    return json_response(MessageResponse(message=f"Successfully set {added} new tags."))
 
 
 async def update_metadata(request: Request) -> Response:
@@ -324,11 +324,9 @@ async def override_queue_limit(request: Request) -> Response:
         raise bad("concurrencyLimit must be between 0 and 1000")
     kind = "task" if body.type == "task" else "custom"
     name = f"task/{raw_name}" if kind == "task" else raw_name
-    queue = await service.store.upsert_queue(name, body.concurrencyLimit)
-    service.events.work_available.set()
-    counts = ListRunsParams(queues=[name])
-    running = await service.store.count_runs(msgspec.structs.replace(counts, statuses=[RunStatus.EXECUTING]))
-    queued = await service.store.count_runs(msgspec.structs.replace(counts, statuses=[RunStatus.QUEUED]))
+    queue = await service.set_queue_limit(name, body.concurrencyLimit)
+    running = await service.count_runs(ListRunsParams(queues=[name], statuses=[RunStatus.EXECUTING]))
+    queued = await service.count_runs(ListRunsParams(queues=[name], statuses=[RunStatus.QUEUED]))
     item = QueueItem(id=f"queue_{name}", name=raw_name, type=kind, running=running, queued=queued, paused=queue.paused,
                      concurrencyLimit=queue.concurrency_limit)  # fmt: skip
     return json_response(item)
@@ -388,3 +386,15 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/queues/{queue}/concurrency/override", override_queue_limit,
              "Set a queue's concurrency limit", "trigger.dev", body=QueueOverrideBody, response=QueueItem),
 ]  # fmt: skip
+
+DIALECT = Dialect(
+    name="trigger.dev",
+    prefixes=("/api/v1/", "/api/v2/", "/api/v3/"),
+    endpoints=[*ENDPOINTS, *trigger_dev_schedules.ENDPOINTS],
+    render_error=render_error,
+    error_schema=TriggerDevError,
+    error_media_type="application/json",
+    statuses=TO_TRIGGER_STATUS,
+    open_paths=frozenset({"/api/v1/timezones"}),  # as Trigger.dev
+    open_prefixes=(PACKET_UPLOADS,),
+)

@@ -17,9 +17,13 @@ import msgspec
 from runyard.api.trigger_dev_wire import TO_TRIGGER_STATUS, batch_friendly_id, run_friendly_id
 from runyard.ids import us_to_iso
 from runyard.models import FINAL_STATUSES, Run, RunStatus
-from runyard.store.base import BatchRecord
+from runyard.records import BatchRecord, BatchStatus
 
 ENV = {"id": "runyard", "name": "runyard"}
+BATCH_STATUSES = {
+    BatchStatus.PENDING: "PENDING", BatchStatus.PROCESSING: "PROCESSING", BatchStatus.COMPLETED: "COMPLETED",
+    BatchStatus.PARTIAL_FAILED: "PARTIAL_FAILED",
+}  # fmt: skip
 
 
 class SerializedError(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -113,9 +117,15 @@ class StreamItemsResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
     expectedCount: int | None = None
 
 
+class BatchItemFailure(msgspec.Struct, kw_only=True):
+    index: int
+    taskIdentifier: str
+    error: str
+
+
 class BatchProcessing(msgspec.Struct, kw_only=True, omit_defaults=True):
     completedAt: str | None = None
-    errors: list[dict[str, Any]]
+    errors: list[BatchItemFailure]
 
 
 class BatchResponse(msgspec.Struct, kw_only=True, omit_defaults=True):
@@ -227,14 +237,15 @@ def render_listed(run: Run) -> ListedRun:
 def render_batch(batch: BatchRecord) -> BatchResponse:
     return BatchResponse(
         id=batch_friendly_id(batch.id),
-        status=batch.status,
+        status=BATCH_STATUSES[batch.status],
         idempotencyKey=batch.idempotency_key,
         createdAt=us_to_iso(batch.created_at),
         updatedAt=us_to_iso(batch.updated_at),
         runCount=batch.run_count,
         runs=[run_friendly_id(r) for r in batch.run_ids],
         processing=BatchProcessing(
-            completedAt=us_to_iso(batch.updated_at) if batch.sealed else None, errors=batch.errors
+            completedAt=us_to_iso(batch.updated_at) if batch.sealed else None,
+            errors=[BatchItemFailure(index=e.index, taskIdentifier=e.task, error=e.error) for e in batch.errors],
         ),
     )
 

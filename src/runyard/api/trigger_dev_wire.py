@@ -11,8 +11,9 @@ import json
 from typing import Any
 
 import msgspec
+from starlette.responses import Response
 
-from runyard.api.common import ApiError
+from runyard.api.common import ApiError, ProblemDetail, json_response
 from runyard.durations import parse_duration, parse_time_us
 from runyard.ids import is_ulid, now_us
 from runyard.models import RunStatus
@@ -30,6 +31,18 @@ TO_TRIGGER_STATUS = {
     RunStatus.CRASHED: "CRASHED", RunStatus.TIMED_OUT: "TIMED_OUT", RunStatus.EXPIRED: "EXPIRED",
     RunStatus.SYSTEM_FAILURE: "SYSTEM_FAILURE",
 }  # fmt: skip
+
+
+class TriggerDevError(msgspec.Struct):
+    """Trigger.dev's error body: the SDK reads `error` as the message."""
+
+    error: str
+
+
+def render_error(status: int, message: str, errors: list[ProblemDetail] | None = None) -> Response:
+    return json_response(TriggerDevError(error=message), status)
+
+
 FROM_TRIGGER_STATUS: dict[str, list[RunStatus]] = {v: [k] for k, v in TO_TRIGGER_STATUS.items()}
 FROM_TRIGGER_STATUS["DEQUEUED"] = [RunStatus.EXECUTING]
 FROM_TRIGGER_STATUS["PENDING_VERSION"] = []

@@ -27,6 +27,9 @@ from runyard.models import (
     Schedule,
     TriggeredBy,
 )
+from runyard.records import BatchItemError, BatchRecord, ListRunsParams, RunPage
+
+__all__ = ["BatchItemError", "BatchRecord", "ListRunsParams", "RunPage"]
 
 
 class Overlap(msgspec.Struct, frozen=True, kw_only=True):
@@ -141,40 +144,6 @@ class FailParams(msgspec.Struct, kw_only=True):
     retry_at: int | None = None
 
 
-class ListRunsParams(msgspec.Struct, kw_only=True):
-    limit: int = 50
-    after: str | None = None  # cursor: run id; newest first, so "after" means older
-    before: str | None = None  # cursor: run id; newer than this
-    statuses: list[RunStatus] | None = None
-    tasks: list[str] | None = None
-    tags: list[str] | None = None  # any of these tags
-    queues: list[str] | None = None
-    batch_id: str | None = None
-    concurrency_key: str | None = None  # "" is the partition of runs without a key
-    triggered_by: list[TriggeredBy] | None = None
-    created_from: int | None = None
-    created_to: int | None = None
-
-
-class RunPage(msgspec.Struct, kw_only=True):
-    runs: list[Run]
-    next_cursor: str | None = None  # pass as `after` for the next (older) page
-    prev_cursor: str | None = None  # pass as `before` for the previous (newer) page
-
-
-class BatchRecord(msgspec.Struct, kw_only=True):
-    id: str
-    run_count: int
-    status: str  # PENDING | PROCESSING | COMPLETED | PARTIAL_FAILED | ABORTED
-    created_at: int
-    updated_at: int
-    idempotency_key: str | None = None
-    task_identifiers: list[str] = msgspec.field(default_factory=list)
-    errors: list[dict[str, Any]] = msgspec.field(default_factory=list)
-    run_ids: list[str] = msgspec.field(default_factory=list)
-    sealed: bool = False
-
-
 class LogSize(msgspec.Struct, kw_only=True):
     lines: int = 0  # the number of the last line
     bytes: int = 0  # UTF-8 bytes of the stored text, all attempts
@@ -262,6 +231,12 @@ class Store(abc.ABC):
         self, run_id: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
     ) -> Run:
         """Replace tags and/or metadata of a run. Raises NotFound."""
+
+    @abc.abstractmethod
+    async def add_run_tags(self, run_id: str, tags: list[str], max_tags: int) -> tuple[Run, int]:
+        """In one transaction: add the tags the run lacks (in order, once each); returns the run and how many
+        were added. Raises NotFound, and Conflict (nothing changed) when the run would hold more than
+        `max_tags`."""
 
     # -- maintenance duties: each idempotent and safe to run from several processes at once ------
     @abc.abstractmethod
@@ -383,7 +358,12 @@ class Store(abc.ABC):
     async def get_batch(self, batch_id: str) -> BatchRecord | None: ...
 
     @abc.abstractmethod
-    async def update_batch(self, batch_id: str, *, status: str, errors: list[dict[str, Any]], sealed: bool) -> None: ...
+    async def record_batch_items(
+        self, batch_id: str, errors: list[BatchItemError], *, seal: bool = False
+    ) -> BatchRecord:
+        """In one transaction: add the item errors not yet recorded (by index), then seal the batch once every
+        item is a run or an error (or at once with `seal`). Raises NotFound; Conflict when `seal` finds it
+        sealed already."""
 
     # -- packets (large payloads uploaded before their trigger) -----------------------------------------
     @abc.abstractmethod

@@ -18,7 +18,7 @@ from runyard.models import (
     Schedule,
     TriggeredBy,
 )
-from runyard.store.base import BatchRecord
+from runyard.records import BatchItemError, BatchRecord, BatchStatus
 
 
 class Row(Protocol):
@@ -122,12 +122,12 @@ def batch_from_row(row: Row, run_ids: list[str]) -> BatchRecord:
     return BatchRecord(
         id=row["id"],
         run_count=row["run_count"],
-        status=row["status"],
+        status=BatchStatus(row["status"]),
         created_at=row["created_at"],
         updated_at=row["updated_at"],
         idempotency_key=row["idempotency_key"],
         task_identifiers=_json(row["task_identifiers"]) or [],
-        errors=_json(row["errors"]) or [],
+        errors=msgspec.convert(_json(row["errors"]) or [], list[BatchItemError]),
         run_ids=run_ids,
         sealed=bool(row["sealed"]),
     )

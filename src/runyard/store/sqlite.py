@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from runyard.ids import now_us
 from runyard.logcap import capped_lines, truncation_notice
 from runyard.models import (
@@ -20,8 +22,10 @@ from runyard.models import (
     Run,
     RunStatus,
 )
+from runyard.records import batch_status
 from runyard.store import rows
 from runyard.store.base import (
+    BatchItemError,
     BatchRecord,
     ClaimParams,
     CompleteParams,
@@ -33,6 +37,7 @@ from runyard.store.base import (
     FireResult,
     ListRunsParams,
     LogSize,
+    NotFound,
     RunPage,
     Store,
 )
@@ -323,6 +328,21 @@ class SqliteStore(SqliteSchedules, Store):
         run: Run = await self._write(op)
         return run
 
+    async def add_run_tags(self, run_id: str, tags: list[str], max_tags: int) -> tuple[Run, int]:
+        def op(conn: sqlite3.Connection) -> tuple[Run, int]:
+            run = _run_or_raise(conn, run_id)
+            new = [t for t in dict.fromkeys(tags) if t not in run.tags]
+            if not new:
+                return run, 0
+            merged = [*run.tags, *new]
+            if len(merged) > max_tags:
+                raise Conflict(f"Too many tags: at most {max_tags} tags per run, got {len(merged)}")
+            _exec(conn, "set_run_tags", {"id": run_id, "tags": rows.json_text(merged), "now": now_us()})
+            return _run_or_raise(conn, run_id), len(new)
+
+        result: tuple[Run, int] = await self._write(op)
+        return result
+
     async def promote_delayed(self, now: int) -> int:
         promoted: int = await self._write(lambda c: _exec(c, "promote_delayed", {"now": now}))
         return promoted
@@ -449,7 +469,7 @@ class SqliteStore(SqliteSchedules, Store):
                 conn,
                 "insert_batch",
                 {
-                    "id": batch.id, "run_count": batch.run_count, "status": batch.status,
+                    "id": batch.id, "run_count": batch.run_count, "status": batch.status.value,
                     "idempotency_key": batch.idempotency_key,
                     "task_identifiers": rows.json_text(batch.task_identifiers),
                     "created_at": batch.created_at, "updated_at": batch.updated_at,
@@ -471,9 +491,30 @@ class SqliteStore(SqliteSchedules, Store):
         batch: BatchRecord | None = await self._read(fn)
         return batch
 
-    async def update_batch(self, batch_id: str, *, status: str, errors: list[dict[str, Any]], sealed: bool) -> None:
-        args = {"id": batch_id, "status": status, "errors": rows.json_text(errors), "sealed": int(sealed)}
-        await self._write(lambda c: _exec(c, "update_batch", {**args, "now": now_us()}))
+    async def record_batch_items(
+        self, batch_id: str, errors: list[BatchItemError], *, seal: bool = False
+    ) -> BatchRecord:
+        def op(conn: sqlite3.Connection) -> BatchRecord:
+            row = _one(conn, "batch_by_id", {"id": batch_id})
+            if row is None:
+                raise NotFound(f"batch {batch_id} not found")
+            batch = rows.batch_from_row(row, [r["id"] for r in _all(conn, "batch_run_ids", {"batch_id": batch_id})])
+            if seal and batch.sealed:
+                raise Conflict("batch is already sealed")
+            merged = {e.index: e for e in batch.errors}
+            for error in errors:
+                merged.setdefault(error.index, error)
+            all_errors = sorted(merged.values(), key=lambda e: e.index)
+            sealed = batch.sealed or seal or len(batch.run_ids) + len(all_errors) >= batch.run_count
+            if sealed == batch.sealed and len(all_errors) == len(batch.errors):
+                return batch
+            status, now = batch_status(all_errors, sealed), now_us()
+            args = {"id": batch_id, "status": status.value, "errors": rows.json_text(all_errors), "sealed": int(sealed)}
+            _exec(conn, "update_batch", {**args, "now": now})
+            return msgspec.structs.replace(batch, errors=all_errors, sealed=sealed, status=status, updated_at=now)
+
+        result: BatchRecord = await self._write(op)
+        return result
 
     # -- packets ------------------------------------------------------------------------------------------
     async def create_packet(self, path: str, upload_token: str, expires_at: int) -> None:

@@ -1,0 +1,34 @@
+"""The registry of dialects: which one owns a path, its error shape, and which paths are open."""
+
+from __future__ import annotations
+
+from starlette.responses import Response
+
+from runyard.api import native, runwisp, trigger_dev
+from runyard.api.common import Endpoint, ProblemDetail
+from runyard.api.dialect import Dialect
+
+DIALECTS: tuple[Dialect, ...] = (native.DIALECT, runwisp.DIALECT, trigger_dev.DIALECT)
+DEFAULT = native.DIALECT  # answers for paths no dialect owns (docs, unknown routes)
+APP_OPEN_PATHS = frozenset({"/openapi.json", "/docs"})  # the app's own, served without an API key
+
+
+def dialect_for(path: str) -> Dialect:
+    best, length = DEFAULT, -1
+    for dialect in DIALECTS:
+        if (n := dialect.match(path)) > length:
+            best, length = dialect, n
+    return best
+
+
+def error_for_path(path: str, status: int, message: str, errors: list[ProblemDetail] | None = None) -> Response:
+    """An error in the shape of the dialect that owns `path`."""
+    return dialect_for(path).render_error(status, message, errors)
+
+
+def is_open(path: str) -> bool:
+    return path in APP_OPEN_PATHS or dialect_for(path).is_open(path)
+
+
+def all_endpoints() -> list[Endpoint]:
+    return [ep for dialect in DIALECTS for ep in dialect.endpoints]
