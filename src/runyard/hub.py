@@ -7,8 +7,9 @@ one writer whose group commits all worker processes share. Back over the same ch
 - `wake`: the server's `work_available` signal (a trigger, a freed slot, a due retry), coalesced to one
   notice per loop turn, so an idle worker process claims within a round trip and never polls;
 - `cancel`: a run was canceled, stop it now.
-Run events a worker publishes (`started`, `completed`, ...) come back as notices and are published on the
-server's bus, so waits and streams see them.
+Run events are published here, on the server's bus, from what the store answered the workers' operations:
+`started` for each claimed run, then `completed`, `failed`, `retrying` or `timed_out` with the run as its
+outcome wrote it; so waits and streams see them, and no run travels back a second time as a notice.
 
 When a worker's connection ends, the hub waits until its process has exited (a pidfd) and then releases its
 attempts that cannot outlive it (Python, webhook, no-op) through the lease path at once: their lease is set
@@ -31,17 +32,26 @@ import msgspec
 
 from runyard.events import EventBus
 from runyard.ipc import Channel, decode
-from runyard.models import Claimed
+from runyard.models import Claimed, Run, RunStatus
 from runyard.settings import Settings
 from runyard.store.base import Store
 from runyard.tasks import TaskRegistry
-from runyard.worker_store import WORKER_OPS, Hello, RunEvent, Welcome, encode_welcome
+from runyard.worker_store import WORKER_OPS, Hello, Welcome, encode_welcome
 
 log = logging.getLogger("runyard.hub")
 
 
 class _AttemptRef(msgspec.Struct):
     attempt_id: str
+
+
+def outcome_event(run: Run) -> str:
+    """The event of an attempt's end, by the run's status after it (as the worker names it in-process)."""
+    if run.status is RunStatus.QUEUED:
+        return "retrying"
+    if run.status is RunStatus.TIMED_OUT:
+        return "timed_out"
+    return run.status.value  # completed, failed
 
 
 class Connection:
@@ -141,7 +151,6 @@ class Hub:
     def _open(self, channel: Channel) -> Connection:
         conn = Connection(channel)
         channel.on_call = lambda op, raw: self._call(conn, op, raw)
-        channel.on_notice = lambda kind, body: self._notice(conn, kind, body)
         self.connections.add(conn)
         conn.serving = asyncio.create_task(self._serve(conn), name="runyard-hub-connection")
         return conn
@@ -170,20 +179,18 @@ class Hub:
             for claimed in result:
                 assert isinstance(claimed, Claimed)
                 conn.attempts[claimed.attempt.id] = claimed.run.task
+                self.events.publish("started", claimed.run)
         elif op in ("complete_attempt", "fail_attempt"):
             conn.attempts.pop(decode(raw, _AttemptRef).attempt_id, None)
+            if result is not None:
+                assert isinstance(result, Run)
+                self.events.publish(outcome_event(result), result)
         elif op == "heartbeat":
             for attempt_id in result:
                 conn.attempts.pop(attempt_id, None)
         elif op == "release_attempt" and result:
             self.events.work_available.set()  # a canceled run's code stopped: its queue slot is free
         return result
-
-    def _notice(self, conn: Connection, kind: str, body: msgspec.Raw) -> None:
-        if kind == "event":
-            event = decode(body, RunEvent)
-            if event.kind != "canceled":  # cancels start here, never in a worker
-                self.events.publish(event.kind, event.run)
 
     def _wake_soon(self) -> None:
         if not self._wake_pending and self.connections:

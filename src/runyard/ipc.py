@@ -3,7 +3,8 @@
 Each frame is a 4-byte big-endian length and one msgpack message: a `Call` (a named operation with its
 arguments, answered by a `Reply` with the same id) or a `Notice` (one-way: wake-ups, cancels, run events).
 Either side may call and notify; calls are answered concurrently and out of order, so many requests in
-flight from many processes end up in the same group commit of the store they reach.
+flight from many processes end up in the same group commit of the store they reach. Frames sent during one
+turn of the event loop leave in one write (one system call), however many there are.
 """
 
 from __future__ import annotations
@@ -82,6 +83,7 @@ class Channel:
         self._next_id = 0
         self._pending: dict[int, asyncio.Future[msgspec.Raw]] = {}
         self._handlers: set[asyncio.Task[None]] = set()
+        self._outbox: list[bytes] = []  # frames waiting for the end of this loop turn
         self.closed = asyncio.Event()
 
     @classmethod
@@ -99,7 +101,14 @@ class Channel:
         if self.closed.is_set():
             raise ChannelClosed("the channel is closed")
         body = _encoder.encode(message)
-        self._writer.write(HEADER.pack(len(body)) + body)
+        if not self._outbox:
+            asyncio.get_running_loop().call_soon(self._flush)
+        self._outbox += (HEADER.pack(len(body)), body)
+
+    def _flush(self) -> None:
+        frames, self._outbox = self._outbox, []
+        if not self.closed.is_set():
+            self._writer.write(b"".join(frames))
 
     async def call(self, op: str, args: Any) -> msgspec.Raw:
         self._next_id += 1

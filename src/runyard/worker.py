@@ -231,13 +231,11 @@ class Worker:
                 attempt_status=AttemptStatus.TIMED_OUT, run_status=RunStatus.TIMED_OUT,
                 end_reason=EndReason.TIMEOUT, exit_code=-1,
             )  # fmt: skip
-            await self._persist(lambda: self.store.fail_attempt(params))
-            await self._announce(run.id, "timed_out")
+            self._announce("timed_out", await self._persist(lambda: self.store.fail_attempt(params)))
             return
         if outcome.kind == "completed":
             done = CompleteParams(attempt_id=attempt.id, output=outcome.output, exit_code=outcome.exit_code)
-            await self._persist(lambda: self.store.complete_attempt(done))
-            await self._announce(run.id, "completed")
+            self._announce("completed", await self._persist(lambda: self.store.complete_attempt(done)))
             return
         start_failed = outcome.kind == "start_failed"
         error = outcome.error or {"message": f"the attempt ended: {outcome.kind}"}
@@ -248,10 +246,10 @@ class Worker:
             attempt_id=attempt.id, error=error, exit_code=outcome.exit_code, retry_at=retry_at,
             end_reason=EndReason.START_FAILED if start_failed else EndReason.FAILED,
         )  # fmt: skip
-        await self._persist(lambda: self.store.fail_attempt(failed))
+        ended = await self._persist(lambda: self.store.fail_attempt(failed))
         if retry_at is not None:
             self._wake_at(retry_at)
-        await self._announce(run.id, "retrying" if retry_at else "failed")
+        self._announce("retrying" if retry_at else "failed", ended)
 
     def _wake_at(self, at_us: int) -> None:
         """Claim again when a retry this worker scheduled falls due (the maintainer covers the rest)."""
@@ -264,8 +262,8 @@ class Worker:
         timer = loop.call_later(max(0.0, (at_us - now_us()) / 1e6), fire)
         self._wake_timers.add(timer)
 
-    async def _announce(self, run_id: str, kind: str) -> None:
-        run = await self.store.get_run(run_id)
+    def _announce(self, kind: str, run: Run | None) -> None:
+        """Publish the run as the store wrote it (None: the attempt had lost the run, nothing to say)."""
         if run is not None:
             self.events.publish(kind, run)
 

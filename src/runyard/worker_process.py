@@ -30,10 +30,9 @@ from runyard.checks import task_problems
 from runyard.events import EventBus
 from runyard.ids import new_ulid
 from runyard.ipc import Channel, NoticeHandler, decode
-from runyard.models import Run
 from runyard.tasks import TaskRegistry
 from runyard.worker import Worker
-from runyard.worker_store import Hello, RemoteStore, RunEvent, decode_welcome
+from runyard.worker_store import Hello, RemoteStore, decode_welcome
 
 log = logging.getLogger("runyard.worker")
 PR_SET_PDEATHSIG = 1
@@ -73,11 +72,6 @@ async def serve_worker(open_channel: Opener, *, concurrency: int | None = None, 
     for problem in task_problems(tasks, welcome.settings.config_path):  # imports the targets once, up front
         log.error("a task cannot run in worker process %s: %s", os.getpid(), problem)
     worker = Worker(RemoteStore(channel), tasks, bus, welcome.settings, worker_id=worker_id, concurrency=concurrency)
-
-    def forward(kind: str, run: Run) -> None:
-        channel.notify("event", RunEvent(kind, run))
-
-    bus.subscribe(forward)
     loop = asyncio.get_running_loop()
     with contextlib.suppress(NotImplementedError, RuntimeError):  # not the main thread: the caller handles signals
         loop.add_signal_handler(signal.SIGTERM, stopping.set)

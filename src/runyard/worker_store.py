@@ -25,9 +25,9 @@ class WorkerStore(Protocol):
 
     async def heartbeat(self, worker_id: str, attempt_ids: list[str], lease_s: float) -> list[str]: ...
 
-    async def complete_attempt(self, params: CompleteParams) -> bool: ...
+    async def complete_attempt(self, params: CompleteParams) -> Run | None: ...
 
-    async def fail_attempt(self, params: FailParams) -> bool: ...
+    async def fail_attempt(self, params: FailParams) -> Run | None: ...
 
     async def append_logs(
         self, run_id: str, attempt: int, lines: list[tuple[str, str]], cap_bytes: int | None = None
@@ -66,13 +66,6 @@ class Hello(msgspec.Struct, kw_only=True):
 
     worker_id: str
     pid: int
-
-
-class RunEvent(msgspec.Struct, array_like=True):
-    """A run event published in a worker process, published again on the server's bus."""
-
-    kind: str
-    run: Run
 
 
 class Welcome(msgspec.Struct, kw_only=True):
@@ -124,11 +117,11 @@ class RemoteStore:
         raw = await self.channel.call("heartbeat", HeartbeatArgs(worker_id, attempt_ids, lease_s))
         return decode(raw, list[str])
 
-    async def complete_attempt(self, params: CompleteParams) -> bool:
-        return decode(await self.channel.call("complete_attempt", params), bool)
+    async def complete_attempt(self, params: CompleteParams) -> Run | None:
+        return decode(await self.channel.call("complete_attempt", params), Run | None)  # type: ignore[arg-type]
 
-    async def fail_attempt(self, params: FailParams) -> bool:
-        return decode(await self.channel.call("fail_attempt", params), bool)
+    async def fail_attempt(self, params: FailParams) -> Run | None:
+        return decode(await self.channel.call("fail_attempt", params), Run | None)  # type: ignore[arg-type]
 
     async def append_logs(
         self, run_id: str, attempt: int, lines: list[tuple[str, str]], cap_bytes: int | None = None

@@ -206,12 +206,14 @@ class Store(abc.ABC):
         (canceled, reaped or ended elsewhere): the worker must stop them."""
 
     @abc.abstractmethod
-    async def complete_attempt(self, params: CompleteParams) -> bool:
-        """Mark the attempt and its run completed, only if the attempt still owns the run."""
+    async def complete_attempt(self, params: CompleteParams) -> Run | None:
+        """Mark the attempt and its run completed, only if the attempt still owns the run. Returns the
+        completed run, or None if the attempt no longer owned it (nothing was written)."""
 
     @abc.abstractmethod
-    async def fail_attempt(self, params: FailParams) -> bool:
-        """End the attempt; retry the run (`retry_at`) or end it. Only if the attempt owns the run."""
+    async def fail_attempt(self, params: FailParams) -> Run | None:
+        """End the attempt; retry the run (`retry_at`) or end it. Only if the attempt owns the run.
+        Returns the run as it now is, or None if the attempt no longer owned it."""
 
     @abc.abstractmethod
     async def cancel(self, run_id: str) -> Run:

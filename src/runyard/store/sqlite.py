@@ -118,23 +118,19 @@ def _end_attempt(conn: sqlite3.Connection, attempt_id: str, status: AttemptStatu
     return None if row is None else str(row["run_id"])
 
 
-def _fail(conn: sqlite3.Connection, p: FailParams) -> bool:
+def _fail(conn: sqlite3.Connection, p: FailParams) -> Run | None:
     run_id = _end_attempt(conn, p.attempt_id, p.attempt_status, error=p.error, exit_code=p.exit_code)
     if run_id is None:
-        return False
+        return None
     args: dict[str, Any] = {
         "id": run_id, "attempt_id": p.attempt_id, "now": now_us(), "error": rows.json_text(p.error),
     }  # fmt: skip
     if p.retry_at is not None:
-        return _exec(conn, "requeue_run", {**args, "available_at": p.retry_at}) == 1
-    return (
-        _exec(
-            conn,
-            "end_run",
-            {**args, "status": p.run_status.value, "end_reason": p.end_reason.value, "exit_code": p.exit_code},
-        )
-        == 1
-    )
+        row = _one(conn, "requeue_run", {**args, "available_at": p.retry_at})
+    else:
+        ended = {"status": p.run_status.value, "end_reason": p.end_reason.value, "exit_code": p.exit_code}
+        row = _one(conn, "end_run", {**args, **ended})
+    return None if row is None else rows.run_from_row(row)
 
 
 def _rescue_lost_leases(conn: sqlite3.Connection, now: int) -> tuple[list[str], list[str]]:
@@ -269,22 +265,23 @@ class SqliteStore(SqliteSchedules, Store):
         lost: list[str] = await self._write(op)
         return lost
 
-    async def complete_attempt(self, params: CompleteParams) -> bool:
-        def op(conn: sqlite3.Connection) -> bool:
+    async def complete_attempt(self, params: CompleteParams) -> Run | None:
+        def op(conn: sqlite3.Connection) -> Run | None:
             run_id = _end_attempt(conn, params.attempt_id, AttemptStatus.COMPLETED, exit_code=params.exit_code)
             if run_id is None:
-                return False
+                return None
             args = {
                 "id": run_id, "attempt_id": params.attempt_id, "now": now_us(), "output": params.output,
                 "output_type": params.output_type, "exit_code": params.exit_code,
             }  # fmt: skip
-            return _exec(conn, "complete_run", args) == 1
+            row = _one(conn, "complete_run", args)
+            return None if row is None else rows.run_from_row(row)
 
-        done: bool = await self._write(op)
+        done: Run | None = await self._write(op)
         return done
 
-    async def fail_attempt(self, params: FailParams) -> bool:
-        done: bool = await self._write(lambda c: _fail(c, params))
+    async def fail_attempt(self, params: FailParams) -> Run | None:
+        done: Run | None = await self._write(lambda c: _fail(c, params))
         return done
 
     async def cancel(self, run_id: str) -> Run:

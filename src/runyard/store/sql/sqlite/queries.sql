@@ -139,18 +139,21 @@ RETURNING run_id, number;
 UPDATE runs
 SET status = 'completed', output = :output, output_type = :output_type, exit_code = :exit_code,
     end_reason = 'success', error = NULL, ended_at = :now, updated_at = :now
-WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing';
+WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing'
+RETURNING *;
 
 -- name: end_run
 UPDATE runs
 SET status = :status, error = :error, exit_code = :exit_code, end_reason = :end_reason,
     ended_at = :now, updated_at = :now
-WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing';
+WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing'
+RETURNING *;
 
 -- name: requeue_run
 UPDATE runs
 SET status = 'queued', error = :error, available_at = :available_at, updated_at = :now
-WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing';
+WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing'
+RETURNING *;
 
 -- name: cancel_run
 UPDATE runs
