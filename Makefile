@@ -36,6 +36,7 @@ test: $(STAMP) $(NODE_STAMP)
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/claim_depth.py
+	$(PY) bench/schedules.py
 
 clean:
 	rm -rf $(VENV) .runyard tests/sdk/node_modules

@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Callable
 
 from runyard.models import Run
+from runyard.run_events import RunEventLog
 
 RunListener = Callable[[str, Run], None]
 
@@ -54,6 +55,7 @@ class EventBus:
         self.schedule_changed = Signal()  # a delayed run or ttl was added: re-plan maintenance
         self._listeners: list[RunListener] = []
         self._cancel_listeners: list[Callable[[str], None]] = []
+        self.runs = RunEventLog()  # the typed, numbered run events every stream follows
 
     def subscribe(self, listener: RunListener) -> Callable[[], None]:
         self._listeners.append(listener)
@@ -65,6 +67,7 @@ class EventBus:
         return lambda: self._cancel_listeners.remove(listener)
 
     def publish(self, kind: str, run: Run) -> None:
+        self.runs.record(kind, run)
         for listener in list(self._listeners):
             listener(kind, run)
         if kind == "canceled":

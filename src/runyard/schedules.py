@@ -11,6 +11,7 @@ was skipped by a DST change is recorded with end reason `dst_skipped`.
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import logging
 from typing import TYPE_CHECKING
@@ -253,26 +254,34 @@ class Schedules:
         return params
 
     async def fire_due(self, now: int | None = None, limit: int = 500) -> list[EnqueueResult]:
-        """Fire every schedule due at `now`: the "fire schedules" duty. Safe with several processes."""
+        """Fire every schedule due at `now`: the "fire schedules" duty. Safe with several processes. The
+        schedules' firings are submitted together, so they share the store's group commits."""
         now = now_us() if now is None else now
+        firings = [f for f in (self._firing(s, now) for s in await self.store.due_schedules(now, limit)) if f]
         made: list[EnqueueResult] = []
-        for schedule in await self.store.due_schedules(now, limit):
-            task = self.tasks.get(schedule.task)
-            if task is None or schedule.next_key is None:
-                continue  # a schedule of a task this server does not know: left to a server that does
-            try:
-                plan = self.plan(schedule, task, now)
-            except Exception:
-                log.exception("schedule %s: cannot plan its ticks", schedule.id)
-                continue
-            result = await self.store.fire_schedule(
-                FireParams(
-                    schedule_id=schedule.id, expected_key=schedule.next_key, next_key=plan.next_key,
-                    next_run_at=plan.next_run_at, last_run_at=plan.last_run_at, runs=plan.runs,
-                )
-            )  # fmt: skip
+        for result in await asyncio.gather(*(self.store.fire_schedule(f) for f in firings)):
             if result.fired:
                 made.extend(result.results)
         if made:
             await self.service.announce(made)
         return made
+
+    def _firing(self, schedule: Schedule, now: int) -> FireParams | None:
+        if schedule.next_key is None:
+            return None
+        task = self.tasks.get(schedule.task)
+        try:
+            if task is None:  # its task is not configured here: the ticks pass without runs
+                log.warning("schedule %s: task %r is not configured; its ticks pass", schedule.id, schedule.task)
+                spec, tz = cron.parse(schedule.cron), cron.zone(schedule.timezone)
+                nxt = spec.first_after(now, tz)
+                plan = Plan(runs=[], next_key=nxt.key, next_run_at=nxt.due, last_run_at=schedule.last_run_at)
+            else:
+                plan = self.plan(schedule, task, now)
+        except Exception:
+            log.exception("schedule %s: cannot plan its ticks", schedule.id)
+            return None
+        return FireParams(
+            schedule_id=schedule.id, expected_key=schedule.next_key, next_key=plan.next_key,
+            next_run_at=plan.next_run_at, last_run_at=plan.last_run_at, runs=plan.runs,
+        )  # fmt: skip

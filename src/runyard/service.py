@@ -318,9 +318,11 @@ class Service:
         self, run_id: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
     ) -> Run:
         try:
-            return await self.store.update_run_info(run_id, tags=tags, metadata=metadata)
+            run = await self.store.update_run_info(run_id, tags=tags, metadata=metadata)
         except NotFound:
             raise NotFoundError("run not found") from None
+        self.events.publish("updated", run)
+        return run
 
     async def add_tags(self, run_id: str, tags: list[str], max_tags: int) -> tuple[Run, int]:
         """Add the tags a run lacks in one transaction; returns the run and how many were new. A run would

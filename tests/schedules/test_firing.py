@@ -210,3 +210,21 @@ async def test_api_schedules_validate_and_keep_their_cursor_on_a_config_sync(db:
     assert not off.active and service.schedules.upcoming(off) == []
     assert len(service.schedules.upcoming(await service.schedules.set_active(a.id, True))) == 5
     await service.store.close()
+
+
+async def test_a_schedule_of_an_unconfigured_task_moves_on_without_runs(db: Path) -> None:
+    service = await make(db, registry())
+    schedule, _ = await service.store.upsert_schedule(
+        ScheduleParams(
+            id=new_ulid(),
+            task="ghost",
+            cron="* * * * *",
+            next_key=wall(2026, 1, 5, 10, 0),
+            next_run_at=utc(2026, 1, 5, 10, 0),
+        )
+    )
+    assert await service.schedules.fire_due(utc(2026, 1, 5, 10, 3, 30)) == []
+    moved = await service.schedules.get(schedule.id)
+    assert moved.next_run_at == utc(2026, 1, 5, 10, 4)  # not due again: the maintainer does not spin on it
+    assert await service.store.due_schedules(utc(2026, 1, 5, 10, 3, 59), 10) == []
+    await service.store.close()

@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from starlette.responses import Response
 
-from runyard.api import native, runwisp, trigger_dev
+from runyard.api import native, native_streams, runwisp, runwisp_streams, trigger_dev
 from runyard.api.common import Endpoint, ProblemDetail
 from runyard.api.dialect import Dialect
 
-DIALECTS: tuple[Dialect, ...] = (native.DIALECT, runwisp.DIALECT, trigger_dev.DIALECT)
-DEFAULT = native.DIALECT  # answers for paths no dialect owns (docs, unknown routes)
+
+def _with(dialect: Dialect, *more: Endpoint) -> Dialect:
+    """A dialect with endpoints of modules that build on it (its live streams render with its types)."""
+    return dataclasses.replace(dialect, endpoints=[*dialect.endpoints, *more])
+
+
+DIALECTS: tuple[Dialect, ...] = (
+    _with(native.DIALECT, *native_streams.ENDPOINTS),
+    _with(runwisp.DIALECT, *runwisp_streams.ENDPOINTS),
+    trigger_dev.DIALECT,
+)
+DEFAULT = DIALECTS[0]  # answers for paths no dialect owns (docs, unknown routes)
 APP_OPEN_PATHS = frozenset({"/openapi.json", "/docs"})  # the app's own, served without an API key
 
 
