@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := tests/sdk/node_modules/.installed
 
-.PHONY: run test lint bench install node-deps clean
+.PHONY: run test lint bench soak install node-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(STAMP)
 test: $(STAMP) $(NODE_STAMP)
 	$(MAKE) lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+soak: $(STAMP)
+	$(PY) -m tests.acceptance.soak --seconds 300
 
 bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/run.py

@@ -21,6 +21,10 @@ class Unauthorized(RunyardError):
     status = 401
 
 
+class Forbidden(RunyardError):
+    status = 403
+
+
 class NotFoundError(RunyardError):
     status = 404
 

@@ -153,6 +153,7 @@ class TaskDef(msgspec.Struct, frozen=True, kw_only=True):
     restart_min_s: float = 1.0  # a service replica that exits is restarted after min * 2**(n-1), up to max
     restart_max_s: float = 60.0
     run_on_start: bool = False  # a startup task: one run each time a server starts
+    manual_trigger: bool = True  # False: only its schedule (or start-up) runs it; API triggers get 403
 
     @property
     def queue_name(self) -> str:

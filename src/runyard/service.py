@@ -13,7 +13,7 @@ from typing import Any
 
 import msgspec
 
-from runyard.errors import BadRequest, ConflictError, NotFoundError, ServiceNotTriggerable
+from runyard.errors import BadRequest, ConflictError, Forbidden, NotFoundError, ServiceNotTriggerable
 from runyard.events import EventBus
 from runyard.ids import new_ulid, now_us, us_to_rfc3339
 from runyard.keys import hash_key
@@ -28,6 +28,9 @@ PACKET_UPLOAD_TTL_S = 3600.0
 MAX_SPAN_S = 3650 * 86400.0  # ten years: the bound of every duration and delay
 MAX_ATTEMPTS = 1000
 MAX_PRIORITY = 1_000_000
+MANUAL = frozenset(
+    {TriggeredBy.API, TriggeredBy.UI, TriggeredBy.CLI, TriggeredBy.REPLAY}
+)  # refused by manual_trigger=false
 
 
 class TriggerRequest(msgspec.Struct, kw_only=True):
@@ -75,6 +78,8 @@ class Service:
         task = self.task(req.task)
         if task.instances > 0 and req.triggered_by is not TriggeredBy.SERVICE:
             raise ServiceNotTriggerable()
+        if not task.manual_trigger and req.triggered_by in MANUAL:
+            raise Forbidden(f"manual_trigger is false: task {task.name!r} runs only on its schedule")
         if req.priority < -MAX_PRIORITY or req.priority > MAX_PRIORITY:
             raise BadRequest(f"priority must be between {-MAX_PRIORITY} and {MAX_PRIORITY}")
         if req.max_attempts is not None and not 1 <= req.max_attempts <= MAX_ATTEMPTS:

@@ -102,7 +102,7 @@ _TASK_KEYS = {
     "run", "python", "url", "noop", "env", "cwd", "shell", "headers", "timeout", "graceful_stop",
     "queue", "concurrency", "retry", "description",
     "cron", "timezone", "on_overlap", "catch_up", "max_concurrent", "max_queued",
-    "instances", "restart", "run_on_start",
+    "instances", "restart", "run_on_start", "manual_trigger",
 }  # fmt: skip
 MAX_QUEUED = 10_000
 MAX_INSTANCES = 100
@@ -124,6 +124,10 @@ def _service_keys(where: str, raw: dict[str, Any], service: bool) -> dict[str, A
             raise ConfigError(f"{where}.restart: a table like {{ min = '1s', max = '1m' }}")
         out["restart_min_s"] = _seconds(f"{where}.restart.min", restart.get("min", 1))
         out["restart_max_s"] = _seconds(f"{where}.restart.max", restart.get("max", 60))
+    if "manual_trigger" in raw:
+        if not isinstance(raw["manual_trigger"], bool):
+            raise ConfigError(f"{where}.manual_trigger: true or false")
+        out["manual_trigger"] = raw["manual_trigger"]
     if "run_on_start" in raw:
         if not isinstance(raw["run_on_start"], bool):
             raise ConfigError(f"{where}.run_on_start: true or false")
