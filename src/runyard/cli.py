@@ -354,16 +354,10 @@ def runs_replay(ctx: click.Context, run_id: str) -> None:
 def runs_watch(ctx: click.Context, run_id: str) -> None:
     with _client(ctx) as client:
         last = None
-        while True:
-            run = client.get_run(run_id)
+        for run in client.watch(run_id):  # the server's event stream, not polling
             if run["status"] != last:
                 out.print(f"{run['id']} {run['status']}")
                 last = run["status"]
-            if run["status"] in ("completed", "failed", "canceled", "crashed", "timed_out", "expired"):
-                return
-            import time
-
-            time.sleep(0.3)
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import time
 from collections.abc import Iterator
@@ -41,13 +42,17 @@ class Client:
     def _call(self, method: str, path: str, **kw: Any) -> Any:
         resp = self.http.request(method, path, **kw)
         if resp.status_code >= 400:
-            try:
-                body = resp.json()
-                detail = str(body.get("detail") or body.get("error") or resp.text)
-            except ValueError:
-                detail = resp.text
-            raise ApiError(resp.status_code, detail)
+            self._raise(resp)
         return resp.json() if resp.content else None
+
+    @staticmethod
+    def _raise(resp: httpx.Response) -> None:
+        try:
+            body = resp.json()
+            detail = str(body.get("detail") or body.get("error") or resp.text)
+        except ValueError:
+            detail = resp.text
+        raise ApiError(resp.status_code, detail)
 
     # -- tasks and triggers -------------------------------------------------------------------------
     def tasks(self) -> list[dict[str, Any]]:
@@ -102,17 +107,43 @@ class Client:
         result: dict[str, Any] = self._call("GET", f"/v1/runs/{run_id}/logs", params={"after": after, "limit": limit})
         return result
 
-    def follow_logs(self, run_id: str, poll: float = 0.3) -> Iterator[dict[str, Any]]:
-        """Log lines as they come, until the run has ended and every line was read."""
-        after = 0
-        while True:
-            page = self.logs(run_id, after=after)
-            yield from page["lines"]
-            after = page["next_after"]
-            if page["finished"]:
+    def _events(self, path: str, **params: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+        """(event, data) of a server-sent event stream; ("open", {}) once the stream is connected."""
+        with self.http.stream("GET", path, params=params, timeout=httpx.Timeout(30.0, read=None)) as resp:
+            if resp.status_code >= 400:
+                resp.read()
+                self._raise(resp)
+            yield "open", {}
+            event, data = "message", ""
+            for line in resp.iter_lines():
+                if line.startswith("event: "):
+                    event = line[7:]
+                elif line.startswith("data: "):
+                    data = line[6:]
+                elif not line and data:
+                    yield event, json.loads(data)
+                    event, data = "message", ""
+
+    def follow_logs(self, run_id: str, after: int = 0) -> Iterator[dict[str, Any]]:
+        """Log lines as they are written (the server streams them), until the run has ended."""
+        for event, data in self._events(f"/v1/runs/{run_id}/logs/stream", after=after):
+            if event == "line":
+                yield data
+            elif event == "done":
                 return
-            if not page["lines"]:
-                time.sleep(poll)
+
+    def watch(self, run_id: str) -> Iterator[dict[str, Any]]:
+        """The run now, then as each of its events arrives (the server's event stream), until it has ended."""
+        for event, data in self._events("/v1/events/stream"):
+            if event == "open":  # subscribed: nothing from here on is missed
+                run = self.get_run(run_id)
+            elif event.startswith("run.") and data["run"]["id"] == run_id:
+                run = data["run"]
+            else:
+                continue
+            yield run
+            if run["status"] in FINAL:
+                return
 
     def wait(self, run_id: str, timeout: float = 60.0, poll: float = 0.2) -> dict[str, Any]:
         """The run once it has ended; raises TimeoutError after `timeout` seconds."""

@@ -34,7 +34,12 @@ def test_client_round_trip(live_server: Callable[..., LiveServer]) -> None:
         done = client.wait(result["run"]["id"], timeout=15)
         assert done["status"] == "completed" and done["output"] == 3
         talk = client.trigger("talk")["run"]
-        assert [line["text"] for line in client.follow_logs(talk["id"], poll=0.05)] == ["line 1", "line 2", "line 3"]
+        assert [line["text"] for line in client.follow_logs(talk["id"])] == ["line 1", "line 2", "line 3"]
+        watched = [r["status"] for r in client.watch(client.trigger("talk")["run"]["id"])]
+        assert watched[0] in ("queued", "executing") and watched[-1] == "completed", watched
+        with pytest.raises(ApiError) as gone:
+            list(client.follow_logs("01ARZ3NDEKTSV4RRFFQ69G5FAV"))
+        assert gone.value.status == 404
         held = [client.trigger("held", {"n": i})["run"]["id"] for i in range(5)]
         walked = [r["id"] for r in client.iter_runs(task="held", limit=2)]
         assert walked == held[::-1]

@@ -80,6 +80,9 @@ def test_trigger_wait_show_list_and_logs(cli: Cli) -> None:
     talk_id = talk.stdout.split()[0]
     logs = cli("logs", talk_id, "--follow")
     assert logs.stdout.splitlines() == ["first", "[stderr] second"]
+    fresh = cli("trigger", "talk").stdout.split()[0]  # not waited for: `runs watch` follows it to its end
+    watched = cli("runs", "watch", fresh)
+    assert watched.returncode == 0 and watched.stdout.splitlines()[-1] == f"{fresh} completed", watched.stdout
     listing = cli("runs", "list", "--task", "add")
     assert listing.returncode == 0 and "completed" in listing.stdout
     tasks = cli("tasks")
