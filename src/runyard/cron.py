@@ -14,6 +14,7 @@ along a schedule and are unique per schedule, also across DST changes, so (sched
 from __future__ import annotations
 
 import functools
+import itertools
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -187,3 +188,24 @@ def _gap_end(naive: datetime, tz: ZoneInfo) -> int:
 def parse(expression: str) -> CronSpec:
     """A cached parse: schedules share their specs."""
     return CronSpec(expression)
+
+
+WINDOW = 8  # ticks computed at once per (expression, zone, cursor) and shared by every schedule at that cursor
+
+
+@functools.lru_cache(maxsize=16384)
+def _window(expression: str, timezone: str, cursor: int) -> tuple[Tick, ...]:
+    return tuple(itertools.islice(parse(expression).ticks_from(cursor, zone(timezone)), WINDOW))
+
+
+def ticks(expression: str, timezone: str, cursor: int) -> Iterator[Tick]:
+    """The ticks from a schedule's cursor on (endless). Many schedules share an expression and a cursor (every
+    `0 * * * *` schedule fires at the same instants), so the first ticks are computed once for all of them."""
+    window = _window(expression, timezone, cursor)
+    yield from window
+    yield from parse(expression).ticks_after(window[-1].key, zone(timezone))
+
+
+def upcoming(expression: str, timezone: str, cursor: int, count: int) -> list[Tick]:
+    """The next `count` ticks that run (skipped local times left out), from the cursor on."""
+    return list(itertools.islice((t for t in ticks(expression, timezone, cursor) if not t.dst_skipped), count))

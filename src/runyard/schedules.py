@@ -174,8 +174,7 @@ class Schedules:
         """The due times of the schedule's next `count` ticks (none while inactive)."""
         if not schedule.active or schedule.next_key is None:
             return []
-        spec = cron.parse(schedule.cron)
-        ticks = spec.upcoming(schedule.next_key, cron.zone(schedule.timezone), count)
+        ticks = cron.upcoming(schedule.cron, schedule.timezone, schedule.next_key, count)
         return [t.due for t in ticks]
 
     # -- firing ------------------------------------------------------------------------------------
@@ -187,7 +186,7 @@ class Schedules:
         overdue: collections.deque[cron.Tick] = collections.deque(maxlen=MAX_OVERDUE_TICKS)
         skipped: list[cron.Tick] = []
         passed_over = 0
-        ticks = spec.ticks_from(schedule.next_key, tz)
+        ticks = cron.ticks(schedule.cron, schedule.timezone, schedule.next_key)
         nxt = next(ticks)
         scanned = 0
         while nxt.due <= now:
@@ -213,7 +212,7 @@ class Schedules:
             missed = missed[-MAX_MISSED_RECORDED:]
         if passed_over:
             log.warning("schedule %s (task %s): %d+ missed ticks passed over", schedule.id, task.name, passed_over)
-        upcoming = [t.due for t in spec.upcoming(nxt.key, tz, UPCOMING)]
+        upcoming = [t.due for t in cron.upcoming(schedule.cron, schedule.timezone, nxt.key, UPCOMING)]
         runs: list[EnqueueParams] = []
         last = schedule.last_run_at
         for tick, reason in sorted(
