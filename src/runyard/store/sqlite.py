@@ -45,6 +45,7 @@ from runyard.store.sqlfile import migrations
 from runyard.store.sqlite_claim import ClaimCursors, claim
 from runyard.store.sqlite_conn import Readers, Writer
 from runyard.store.sqlite_enqueue import enqueue as _enqueue
+from runyard.store.sqlite_enqueue import enqueue_many as _enqueue_many
 from runyard.store.sqlite_enqueue import run_or_raise as _run_or_raise
 from runyard.store.sqlite_evals import SqliteEvals
 from runyard.store.sqlite_schedules import SqliteSchedules
@@ -211,8 +212,7 @@ class SqliteStore(SqliteEvals, SqliteSchedules, Store):
 
     async def enqueue_many(self, params: list[EnqueueParams]) -> list[EnqueueResult]:
         def op(conn: sqlite3.Connection) -> list[EnqueueResult]:
-            now = now_us()
-            return [_enqueue(conn, p, now) for p in params]  # one savepoint: all or none
+            return _enqueue_many(conn, params, now_us())  # one transaction: all or none
 
         results: list[EnqueueResult] = await self._write(op)
         return results

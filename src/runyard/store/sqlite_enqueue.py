@@ -20,6 +20,17 @@ UNSTARTED_ENDINGS = {
 }
 
 
+def enqueue_many(conn: sqlite3.Connection, params: list[EnqueueParams], now: int) -> list[EnqueueResult]:
+    """Several runs in the caller's transaction. The items of a batch with no runs yet are inserted without
+    looking each one up (a retried batch request, whose items exist, is looked up item by item)."""
+    fresh = {
+        batch_id
+        for batch_id in {p.batch_id for p in params if p.batch_id is not None}
+        if not _one(conn, "batch_has_runs", {"batch_id": batch_id})["found"]  # type: ignore[index]
+    }
+    return [enqueue(conn, p, now, new_batch=p.batch_id in fresh) for p in params]
+
+
 def run_or_raise(conn: sqlite3.Connection, run_id: str) -> Run:
     row = _one(conn, "run_by_id", {"id": run_id})
     if row is None:
@@ -80,11 +91,13 @@ def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
     return run
 
 
-def enqueue(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> EnqueueResult:
+def enqueue(conn: sqlite3.Connection, p: EnqueueParams, now: int, *, new_batch: bool = False) -> EnqueueResult:
+    """Create the run `p` describes, or return the run its keys already name. `new_batch`: the caller has
+    checked that `p.batch_id` has no runs yet, so no batch item can exist (a batch's items skip the lookup)."""
     existing = None
     if p.request_key is not None:
         existing = _one(conn, "run_by_request_key", {"request_key": p.request_key})
-    if existing is None and p.batch_id is not None and p.batch_index is not None:
+    if existing is None and p.batch_id is not None and p.batch_index is not None and not new_batch:
         existing = _one(conn, "run_by_batch_item", {"batch_id": p.batch_id, "batch_index": p.batch_index})
     if existing is None and p.idempotency_key is not None:
         existing = _one(

@@ -23,6 +23,9 @@ SELECT * FROM runs WHERE request_key = :request_key;
 -- name: run_by_batch_item
 SELECT * FROM runs WHERE batch_id = :batch_id AND batch_index = :batch_index;
 
+-- name: batch_has_runs
+SELECT EXISTS (SELECT 1 FROM runs WHERE batch_id = :batch_id) AS found;
+
 -- A key is held by the newest run that has not released it: not expired, and not ended without success.
 -- name: run_holding_idempotency_key
 SELECT * FROM runs INDEXED BY runs_idempotency
