@@ -40,7 +40,6 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/claim_depth.py
 	$(PY) bench/schedules.py
-	$(PY) bench/evaluation.py
 
 clean:
 	rm -rf $(VENV) .runyard tests/sdk/node_modules

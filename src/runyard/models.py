@@ -263,21 +263,3 @@ class ApiKey(msgspec.Struct, kw_only=True):
     prefix: str
     created_at: int
     revoked_at: int | None = None
-
-
-class EvalItemStatus(enum.StrEnum):
-    SUCCESS = "success"  # scored (whether it passed is its score)
-    ERROR = "error"  # the evaluator raised or returned something that is not a score
-    SKIPPED = "skipped"  # no output to score, or the run was canceled before the item
-
-
-class EvalResult(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """One item of an evaluation run, as recorded."""
-
-    index: int
-    status: EvalItemStatus
-    item_id: str | None = None
-    score: float | None = None
-    label: str | None = None
-    explanation: str | None = None
-    error: str | None = None

@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from runyard import cron, evaluators
+from runyard import cron
 from runyard.durations import parse_duration
 from runyard.models import CATCH_UP_ALL, OverlapPolicy, RetryPolicy, TaskDef
 
@@ -99,7 +99,7 @@ def _retry(where: str, raw: Any) -> RetryPolicy:
 
 
 _TASK_KEYS = {
-    "run", "python", "url", "noop", "evaluation", "env", "cwd", "shell", "headers", "timeout", "graceful_stop",
+    "run", "python", "url", "noop", "env", "cwd", "shell", "headers", "timeout", "graceful_stop",
     "queue", "concurrency", "retry", "description",
     "cron", "timezone", "on_overlap", "catch_up", "max_concurrent", "max_queued",
     "instances", "restart", "run_on_start", "manual_trigger",
@@ -176,30 +176,6 @@ def _schedule_keys(where: str, raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _evaluation(where: str, raw: Any) -> dict[str, Any]:
-    """`evaluation = {type = "exact" | "regex" | "list" | "code", pattern?, values?, target?, case_sensitive?,
-    concurrency?}`: the evaluator, checked now (a code target is imported when the first run starts)."""
-    if not isinstance(raw, dict):
-        raise ConfigError(f'{where}: a table such as {{ type = "exact" }}')
-    evaluator = {k: v for k, v in raw.items() if k != "concurrency"}
-    unknown = set(evaluator) - {"type", "pattern", "values", "target", "case_sensitive"}
-    if unknown:
-        raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
-    concurrency = raw.get("concurrency", 8)
-    if not (isinstance(concurrency, int) and not isinstance(concurrency, bool) and 1 <= concurrency <= 1000):
-        raise ConfigError(f"{where}.concurrency: an integer from 1 to 1000")
-    if evaluator.get("type") == "code":
-        target = evaluator.get("target")
-        if not isinstance(target, str) or target.count(":") != 1 or not all(target.split(":")):
-            raise ConfigError(f"{where}.target: 'package.module:function'")
-    else:
-        try:
-            evaluators.build(evaluator)
-        except ValueError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-    return {"evaluator": evaluator, "concurrency": concurrency}
-
-
 def task_from_config(name: str, raw: dict[str, Any], section: str = "tasks") -> TaskDef:
     """A task from its `[tasks.<name>]` table, or a service from `[services.<name>]` (one replica by default)."""
     where = f"{section}.{name}"
@@ -209,10 +185,10 @@ def task_from_config(name: str, raw: dict[str, Any], section: str = "tasks") -> 
     unknown = set(raw) - _TASK_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
-    kinds = [k for k in ("run", "python", "url", "noop", "evaluation") if k in raw]
+    kinds = [k for k in ("run", "python", "url", "noop") if k in raw]
     if len(kinds) != 1:
-        raise ConfigError(f"{where}: set exactly one of run (shell), python (module:function), url, noop, evaluation")
-    kind = {"run": "shell", "python": "python", "url": "http", "noop": "noop", "evaluation": "evaluation"}[kinds[0]]
+        raise ConfigError(f"{where}: set exactly one of run (shell), python (module:function), url, noop")
+    kind = {"run": "shell", "python": "python", "url": "http", "noop": "noop"}[kinds[0]]
     config: dict[str, Any] = {}
     if kind == "shell":
         config = {"command": str(raw["run"]), "env": dict(raw.get("env", {})), "cwd": raw.get("cwd")}
@@ -222,8 +198,6 @@ def task_from_config(name: str, raw: dict[str, Any], section: str = "tasks") -> 
         config = {"target": str(raw["python"])}
     elif kind == "http":
         config = {"url": str(raw["url"]), "headers": dict(raw.get("headers", {}))}
-    elif kind == "evaluation":
-        config = _evaluation(f"{where}.evaluation", raw["evaluation"])
     queue = raw.get("queue")
     if "concurrency" in raw and "max_concurrent" in raw:
         raise ConfigError(f"{where}: set concurrency or max_concurrent (the same setting), not both")

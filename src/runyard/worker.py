@@ -28,7 +28,7 @@ from runyard.executors import executor_for
 from runyard.executors.base import ExecutionContext, Outcome
 from runyard.executors.threads import TaskThreads
 from runyard.ids import new_ulid, now_us
-from runyard.models import Attempt, AttemptStatus, Claimed, EndReason, EvalResult, Run, RunStatus, TaskDef
+from runyard.models import Attempt, AttemptStatus, Claimed, EndReason, Run, RunStatus, TaskDef
 from runyard.reaper import Reaper
 from runyard.retry import next_retry_delay
 from runyard.runlog import LogBuffer
@@ -198,13 +198,10 @@ class Worker:
         async def set_metadata(metadata: dict[str, Any]) -> None:
             await self.store.update_run_info(run.id, metadata=metadata)
 
-        async def record_results(results: list[EvalResult]) -> None:
-            await self.store.record_eval_results(run.id, results)
-
         ctx = ExecutionContext(
             run=run, task=task, attempt_number=live.attempt.number, log=logs, stop=live.stop,
-            set_metadata=set_metadata, record_results=record_results, base_env=self.base_env, worker_token=self.id,
-            reaper=self.reaper, threads=self.threads,
+            set_metadata=set_metadata, base_env=self.base_env, worker_token=self.id, reaper=self.reaper,
+            threads=self.threads,
         )  # fmt: skip
         try:
             return await executor_for(task).execute(ctx)

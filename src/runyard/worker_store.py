@@ -15,7 +15,7 @@ from typing import Any, Protocol
 import msgspec
 
 from runyard.ipc import Channel, decode
-from runyard.models import Claimed, EvalResult, Run, TaskDef
+from runyard.models import Claimed, Run, TaskDef
 from runyard.settings import Settings
 from runyard.store.base import ClaimParams, CompleteParams, FailParams, LogSize
 
@@ -41,8 +41,6 @@ class WorkerStore(Protocol):
         self, run_id: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
     ) -> Run: ...
 
-    async def record_eval_results(self, run_id: str, results: list[EvalResult]) -> None: ...
-
 
 class HeartbeatArgs(msgspec.Struct, array_like=True):
     worker_id: str
@@ -61,11 +59,6 @@ class RunInfoArgs(msgspec.Struct, array_like=True):
     run_id: str
     tags: list[str] | None
     metadata: dict[str, Any] | None
-
-
-class EvalResultsArgs(msgspec.Struct, array_like=True):
-    run_id: str
-    results: list[EvalResult]
 
 
 class Hello(msgspec.Struct, kw_only=True):
@@ -146,9 +139,6 @@ class RemoteStore:
     ) -> Run:
         return decode(await self.channel.call("update_run_info", RunInfoArgs(run_id, tags, metadata)), Run)
 
-    async def record_eval_results(self, run_id: str, results: list[EvalResult]) -> None:
-        await self.channel.call("record_eval_results", EvalResultsArgs(run_id, results))
-
 
 Op = Callable[[WorkerStore, msgspec.Raw], Awaitable[Any]]
 
@@ -188,11 +178,6 @@ async def _run_info(store: WorkerStore, raw: msgspec.Raw) -> Any:
     return await store.update_run_info(args.run_id, tags=args.tags, metadata=args.metadata)
 
 
-async def _eval_results(store: WorkerStore, raw: msgspec.Raw) -> Any:
-    args = decode(raw, EvalResultsArgs)
-    return await store.record_eval_results(args.run_id, args.results)
-
-
 WORKER_OPS: dict[str, Op] = {
     "claim_batch": _claim,
     "heartbeat": _heartbeat,
@@ -202,5 +187,4 @@ WORKER_OPS: dict[str, Op] = {
     "release_attempt": _release,
     "get_run": _get_run,
     "update_run_info": _run_info,
-    "record_eval_results": _eval_results,
 }

@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from runyard.ids import now_us
-from runyard.models import ApiKey, AttemptStatus, EndReason, EvalItemStatus, EvalResult, RunStatus
+from runyard.models import ApiKey, AttemptStatus, EndReason, RunStatus
 from runyard.records import BatchItemError, BatchStatus
 from runyard.store.base import (
     BatchRecord,
@@ -545,15 +545,3 @@ async def test_packets_take_one_upload_before_their_expiry(store: Store) -> None
     await store.create_packet("payloads/old.json", "tok-2", now_us() - 1)
     assert not await store.fill_packet("tok-2", b"late", "application/json")
     assert not await store.fill_packet("nope", b"x", "application/json")
-
-
-async def test_eval_results_are_recorded_by_index_and_replaced_on_retry(store: Store) -> None:
-    [created] = await store.enqueue_many([params()])
-    run_id = created.run.id
-    first = [EvalResult(index=i, status=EvalItemStatus.SUCCESS, score=1.0, item_id=f"é{i}") for i in range(3)]
-    await store.record_eval_results(run_id, first)
-    await store.record_eval_results(run_id, [EvalResult(index=1, status=EvalItemStatus.ERROR, error="boom")])
-    got = await store.eval_results(run_id)
-    assert [(r.index, r.status) for r in got] == [(0, "success"), (1, "error"), (2, "success")]
-    assert got[1].error == "boom" and got[1].score is None and got[0].item_id == "é0"
-    assert [r.index for r in await store.eval_results(run_id, after=0, limit=1)] == [1]

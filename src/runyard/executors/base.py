@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from runyard.models import EvalResult, Run, TaskDef
+from runyard.models import Run, TaskDef
 
 if TYPE_CHECKING:
     from runyard.executors.threads import TaskThreads
@@ -23,15 +23,10 @@ if TYPE_CHECKING:
 
 LogSink = Callable[[str, str], Awaitable[None]]  # (stream, text) -> None; stream: stdout|stderr|system
 MetadataSink = Callable[[dict[str, Any]], Awaitable[None]]  # replaces the run's metadata (the APIs show it)
-ResultSink = Callable[[list[EvalResult]], Awaitable[None]]  # records item results of an evaluation run
 
 
 async def ignore_metadata(metadata: dict[str, Any]) -> None:
     """The default metadata sink: outside a worker, metadata stays with the task."""
-
-
-async def ignore_results(results: list[EvalResult]) -> None:
-    """The default result sink: outside a worker, item results are only counted in the output."""
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -57,8 +52,6 @@ class ExecutionContext(msgspec.Struct, kw_only=True):
     stop: asyncio.Event
     # Stores the run's metadata (runyard.context().metadata); called with the whole dict, coalesced.
     set_metadata: MetadataSink = ignore_metadata
-    # Records per-item results of an evaluation run (the worker writes them through the store).
-    record_results: ResultSink = ignore_results
     # The environment a subprocess starts from (before the task's own `env`): the allow-listed part of the
     # server's environment (runyard.taskenv). None: computed from the default allow-list.
     base_env: dict[str, str] | None = None

@@ -19,7 +19,6 @@ from runyard.models import (
     AttemptStatus,
     Claimed,
     EndReason,
-    EvalResult,
     LogLine,
     OverlapPolicy,
     Queue,
@@ -351,15 +350,6 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def last_log_seq(self, run_id: str) -> int:
         """The number of the run's last log line (0: none yet)."""
-
-    # -- evaluations -------------------------------------------------------------------------------
-    @abc.abstractmethod
-    async def record_eval_results(self, run_id: str, results: list[EvalResult]) -> None:
-        """Record items' results of an evaluation run (one transaction); an index recorded before is replaced."""
-
-    @abc.abstractmethod
-    async def eval_results(self, run_id: str, after: int = -1, limit: int = 1000) -> list[EvalResult]:
-        """A run's item results by index, those after index `after`."""
 
     # -- batches ------------------------------------------------------------------------------
     @abc.abstractmethod

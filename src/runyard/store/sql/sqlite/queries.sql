@@ -410,14 +410,3 @@ UPDATE runs
 SET status = 'canceled', end_reason = :end_reason, exit_code = -1, ended_at = :now, updated_at = :now
 WHERE triggered_by = 'service' AND status IN ('delayed', 'queued', 'executing') AND (:task IS NULL OR task = :task)
 RETURNING id;
-
--- An item's result; a retried attempt's result replaces the earlier one.
--- name: upsert_eval_result
-INSERT INTO eval_results (run_id, idx, item_id, status, score, label, explanation, error, recorded_at)
-VALUES (:run_id, :idx, :item_id, :status, :score, :label, :explanation, :error, :now)
-ON CONFLICT (run_id, idx) DO UPDATE SET item_id = excluded.item_id, status = excluded.status,
-    score = excluded.score, label = excluded.label, explanation = excluded.explanation, error = excluded.error,
-    recorded_at = excluded.recorded_at;
-
--- name: eval_results_of_run
-SELECT * FROM eval_results WHERE run_id = :run_id AND idx > :after ORDER BY idx LIMIT :limit;

@@ -156,16 +156,3 @@ CREATE INDEX runs_status ON runs (status, id);
 CREATE INDEX runs_task ON runs (task, id);
 
 CREATE INDEX schedules_due ON schedules (next_run_at) WHERE active = 1;
-
-CREATE TABLE eval_results (
-    run_id      TEXT NOT NULL,
-    idx         INTEGER NOT NULL,
-    item_id     TEXT,
-    status      TEXT NOT NULL,
-    score       REAL,
-    label       TEXT,
-    explanation TEXT,
-    error       TEXT,
-    recorded_at INTEGER NOT NULL,
-    PRIMARY KEY (run_id, idx)
-);
