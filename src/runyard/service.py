@@ -14,6 +14,7 @@ from typing import Any
 import msgspec
 
 from runyard.errors import BadRequest, ConflictError, Forbidden, NotFoundError, ServiceNotTriggerable
+from runyard.evals.service import Evaluations
 from runyard.events import EventBus
 from runyard.ids import new_ulid, now_us, us_to_rfc3339
 from runyard.keys import hash_key
@@ -64,6 +65,7 @@ class Service:
         self.tasks = tasks
         self.events = events or EventBus()
         self.schedules = Schedules(store, tasks, self.events, self)
+        self.evaluations = Evaluations(store, self)
 
     # -- triggering --------------------------------------------------------------------------------
     def task(self, name: str) -> TaskDef:

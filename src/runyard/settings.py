@@ -99,7 +99,7 @@ def _retry(where: str, raw: Any) -> RetryPolicy:
 
 
 _TASK_KEYS = {
-    "run", "python", "url", "noop", "env", "cwd", "shell", "headers", "timeout", "graceful_stop",
+    "run", "python", "url", "noop", "evaluation", "env", "cwd", "shell", "headers", "timeout", "graceful_stop",
     "queue", "concurrency", "retry", "description",
     "cron", "timezone", "on_overlap", "catch_up", "max_concurrent", "max_queued",
     "instances", "restart", "run_on_start", "manual_trigger",
@@ -176,6 +176,33 @@ def _schedule_keys(where: str, raw: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def _evaluation(where: str, raw: Any) -> dict[str, Any]:
+    """`evaluation = { concurrency = 8, judge = { url, model, api_key_env } }`: items scored at once, and the
+    OpenAI-compatible chat-completions endpoint LLM judges use (the key is read from the named variable)."""
+    if raw is True:
+        raw = {}
+    if not isinstance(raw, dict) or set(raw) - {"concurrency", "judge"}:
+        raise ConfigError(f"{where}: true, or a table of concurrency and judge")
+    config: dict[str, Any] = {}
+    concurrency = raw.get("concurrency", 8)
+    if not (isinstance(concurrency, int) and 1 <= concurrency <= 256):
+        raise ConfigError(f"{where}.concurrency: an integer from 1 to 256")
+    config["concurrency"] = concurrency
+    judge = raw.get("judge")
+    if judge is not None:
+        if not isinstance(judge, dict) or not isinstance(judge.get("url"), str) or set(judge) - _JUDGE_KEYS:
+            raise ConfigError(f"{where}.judge: a table with url (and model, api_key_env, timeout)")
+        config["judge"] = {"url": judge["url"], "model": str(judge.get("model", "gpt-4o-mini"))}
+        if "api_key_env" in judge:
+            config["judge"]["api_key"] = os.environ.get(str(judge["api_key_env"]))
+        if "timeout" in judge:
+            config["judge"]["timeout_s"] = _seconds(f"{where}.judge.timeout", judge["timeout"])
+    return config
+
+
+_JUDGE_KEYS = {"url", "model", "api_key_env", "timeout"}
+
+
 def task_from_config(name: str, raw: dict[str, Any], section: str = "tasks") -> TaskDef:
     """A task from its `[tasks.<name>]` table, or a service from `[services.<name>]` (one replica by default)."""
     where = f"{section}.{name}"
@@ -185,10 +212,10 @@ def task_from_config(name: str, raw: dict[str, Any], section: str = "tasks") -> 
     unknown = set(raw) - _TASK_KEYS
     if unknown:
         raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
-    kinds = [k for k in ("run", "python", "url", "noop") if k in raw]
+    kinds = [k for k in ("run", "python", "url", "noop", "evaluation") if k in raw]
     if len(kinds) != 1:
-        raise ConfigError(f"{where}: set exactly one of run (shell), python (module:function), url, noop")
-    kind = {"run": "shell", "python": "python", "url": "http", "noop": "noop"}[kinds[0]]
+        raise ConfigError(f"{where}: set exactly one of run (shell), python (module:function), url, noop, evaluation")
+    kind = {"run": "shell", "python": "python", "url": "http", "noop": "noop", "evaluation": "evaluation"}[kinds[0]]
     config: dict[str, Any] = {}
     if kind == "shell":
         config = {"command": str(raw["run"]), "env": dict(raw.get("env", {})), "cwd": raw.get("cwd")}
@@ -198,6 +225,8 @@ def task_from_config(name: str, raw: dict[str, Any], section: str = "tasks") -> 
         config = {"target": str(raw["python"])}
     elif kind == "http":
         config = {"url": str(raw["url"]), "headers": dict(raw.get("headers", {}))}
+    elif kind == "evaluation":
+        config = _evaluation(f"{where}.evaluation", raw["evaluation"])
     queue = raw.get("queue")
     if "concurrency" in raw and "max_concurrent" in raw:
         raise ConfigError(f"{where}: set concurrency or max_concurrent (the same setting), not both")

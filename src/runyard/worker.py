@@ -23,6 +23,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
+from runyard.evals.spec import ItemResult
 from runyard.events import EventBus
 from runyard.executors import executor_for
 from runyard.executors.base import ExecutionContext, Outcome
@@ -198,10 +199,13 @@ class Worker:
         async def set_metadata(metadata: dict[str, Any]) -> None:
             await self.store.update_run_info(run.id, metadata=metadata)
 
+        async def record_items(total: int, results: list[ItemResult]) -> None:
+            await self.store.record_eval_results(run.id, total, results)
+
         ctx = ExecutionContext(
             run=run, task=task, attempt_number=live.attempt.number, log=logs, stop=live.stop,
-            set_metadata=set_metadata, base_env=self.base_env, worker_token=self.id, reaper=self.reaper,
-            threads=self.threads,
+            set_metadata=set_metadata, record_items=record_items, base_env=self.base_env, worker_token=self.id,
+            reaper=self.reaper, threads=self.threads,
         )  # fmt: skip
         try:
             return await executor_for(task).execute(ctx)

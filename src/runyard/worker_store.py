@@ -14,6 +14,7 @@ from typing import Any, Protocol
 
 import msgspec
 
+from runyard.evals.spec import ItemResult
 from runyard.ipc import Channel, decode
 from runyard.models import Claimed, Run, TaskDef
 from runyard.settings import Settings
@@ -41,6 +42,8 @@ class WorkerStore(Protocol):
         self, run_id: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
     ) -> Run: ...
 
+    async def record_eval_results(self, run_id: str, total: int, results: list[ItemResult]) -> None: ...
+
 
 class HeartbeatArgs(msgspec.Struct, array_like=True):
     worker_id: str
@@ -59,6 +62,12 @@ class RunInfoArgs(msgspec.Struct, array_like=True):
     run_id: str
     tags: list[str] | None
     metadata: dict[str, Any] | None
+
+
+class EvalResultsArgs(msgspec.Struct, array_like=True):
+    run_id: str
+    total: int
+    results: list[ItemResult]
 
 
 class Hello(msgspec.Struct, kw_only=True):
@@ -139,6 +148,9 @@ class RemoteStore:
     ) -> Run:
         return decode(await self.channel.call("update_run_info", RunInfoArgs(run_id, tags, metadata)), Run)
 
+    async def record_eval_results(self, run_id: str, total: int, results: list[ItemResult]) -> None:
+        await self.channel.call("record_eval_results", EvalResultsArgs(run_id, total, results))
+
 
 Op = Callable[[WorkerStore, msgspec.Raw], Awaitable[Any]]
 
@@ -178,6 +190,11 @@ async def _run_info(store: WorkerStore, raw: msgspec.Raw) -> Any:
     return await store.update_run_info(args.run_id, tags=args.tags, metadata=args.metadata)
 
 
+async def _eval_results(store: WorkerStore, raw: msgspec.Raw) -> Any:
+    args = decode(raw, EvalResultsArgs)
+    await store.record_eval_results(args.run_id, args.total, args.results)
+
+
 WORKER_OPS: dict[str, Op] = {
     "claim_batch": _claim,
     "heartbeat": _heartbeat,
@@ -187,4 +204,5 @@ WORKER_OPS: dict[str, Op] = {
     "release_attempt": _release,
     "get_run": _get_run,
     "update_run_info": _run_info,
+    "record_eval_results": _eval_results,
 }

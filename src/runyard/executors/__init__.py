@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from runyard.executors.base import Executor
+from runyard.executors.evaluation import EvaluationExecutor
 from runyard.executors.http import HttpExecutor
 from runyard.executors.noop import NoopExecutor
 from runyard.executors.python import PythonExecutor
@@ -10,7 +11,7 @@ from runyard.executors.shell import ShellExecutor
 from runyard.models import TaskDef
 
 EXECUTORS: dict[str, Executor] = {
-    e.kind: e for e in (ShellExecutor(), PythonExecutor(), HttpExecutor(), NoopExecutor())
+    e.kind: e for e in (ShellExecutor(), PythonExecutor(), HttpExecutor(), NoopExecutor(), EvaluationExecutor())
 }
 
 

@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from runyard.evals.spec import ItemResult
 from runyard.models import Run, TaskDef
 
 if TYPE_CHECKING:
@@ -23,10 +24,16 @@ if TYPE_CHECKING:
 
 LogSink = Callable[[str, str], Awaitable[None]]  # (stream, text) -> None; stream: stdout|stderr|system
 MetadataSink = Callable[[dict[str, Any]], Awaitable[None]]  # replaces the run's metadata (the APIs show it)
+# (total items, results) -> None: records an evaluation run's item results and keeps its counts
+ItemSink = Callable[[int, list[ItemResult]], Awaitable[None]]
 
 
 async def ignore_metadata(metadata: dict[str, Any]) -> None:
     """The default metadata sink: outside a worker, metadata stays with the task."""
+
+
+async def ignore_items(total: int, results: list[ItemResult]) -> None:
+    """The default item sink: outside a worker, an evaluation's results are only in its output."""
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -52,6 +59,8 @@ class ExecutionContext(msgspec.Struct, kw_only=True):
     stop: asyncio.Event
     # Stores the run's metadata (runyard.context().metadata); called with the whole dict, coalesced.
     set_metadata: MetadataSink = ignore_metadata
+    # Records the item results of an evaluation run (runyard.executors.evaluation).
+    record_items: ItemSink = ignore_items
     # The environment a subprocess starts from (before the task's own `env`): the allow-listed part of the
     # server's environment (runyard.taskenv). None: computed from the default allow-list.
     base_env: dict[str, str] | None = None

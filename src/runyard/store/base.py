@@ -28,6 +28,7 @@ from runyard.models import (
     TriggeredBy,
 )
 from runyard.records import BatchItemError, BatchRecord, ListRunsParams, RunPage
+from runyard.store.evals_base import EvalStore
 
 __all__ = ["BatchItemError", "BatchRecord", "ListRunsParams", "RunPage"]
 
@@ -169,7 +170,7 @@ class Conflict(StoreError):
     pass
 
 
-class Store(abc.ABC):
+class Store(EvalStore, abc.ABC):
     """Named, durable operations. Every write is committed before its coroutine returns."""
 
     # -- lifecycle -----------------------------------------------------------------------------

@@ -40,7 +40,9 @@ def sql_dir(backend: str) -> Path:
 
 
 def load_queries(backend: str) -> dict[str, str]:
-    return parse_queries((sql_dir(backend) / "queries.sql").read_text())
+    """Every named query of the backend: queries.sql, then the topic files beside it (evals.sql, ...)."""
+    files = sorted(p for p in sql_dir(backend).glob("*.sql") if p.name not in ("queries.sql", "schema.sql"))
+    return parse_queries("\n".join(p.read_text() for p in [sql_dir(backend) / "queries.sql", *files]))
 
 
 def migrations(backend: str) -> list[tuple[int, str, str]]:

@@ -47,6 +47,7 @@ from runyard.store.sqlite_conn import Readers, Writer
 from runyard.store.sqlite_enqueue import enqueue as _enqueue
 from runyard.store.sqlite_enqueue import enqueue_many as _enqueue_many
 from runyard.store.sqlite_enqueue import run_or_raise as _run_or_raise
+from runyard.store.sqlite_evals import SqliteEvals
 from runyard.store.sqlite_schedules import SqliteSchedules
 from runyard.store.sqlite_sql import Q
 from runyard.store.sqlite_sql import all_ as _all
@@ -156,7 +157,7 @@ def _rescue_lost_leases(conn: sqlite3.Connection, now: int) -> tuple[list[str], 
     return requeued, crashed
 
 
-class SqliteStore(SqliteSchedules, Store):
+class SqliteStore(SqliteSchedules, SqliteEvals, Store):
     def __init__(self, path: Path, *, readers: int = 4) -> None:
         self.path = path
         self._readers_size = readers

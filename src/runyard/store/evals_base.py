@@ -1,0 +1,37 @@
+"""The store's evaluation operations (a part of `Store`): datasets with versions, item results and counts."""
+
+from __future__ import annotations
+
+import abc
+
+from runyard.evals.spec import Counts, Dataset, Example, ItemResult
+
+
+class EvalStore(abc.ABC):
+    @abc.abstractmethod
+    async def create_dataset(self, dataset_id: str, name: str, examples: list[Example]) -> Dataset:
+        """Version 1 of a new dataset. Raises Conflict when the name is taken."""
+
+    @abc.abstractmethod
+    async def append_examples(self, dataset_id: str, examples: list[Example]) -> Dataset:
+        """A new version: the previous version's examples, then these. Raises NotFound."""
+
+    @abc.abstractmethod
+    async def get_dataset(self, dataset_id: str) -> Dataset | None: ...
+
+    @abc.abstractmethod
+    async def dataset_examples(
+        self, dataset_id: str, version: int, *, after: int = -1, limit: int = 1000
+    ) -> list[tuple[int, Example]]:
+        """(position, example) of one version, in order, after position `after`."""
+
+    @abc.abstractmethod
+    async def record_eval_results(self, run_id: str, total: int, results: list[ItemResult]) -> None:
+        """In one transaction: the results of items not recorded yet (the first result of an item stands),
+        and the run's counts over them."""
+
+    @abc.abstractmethod
+    async def eval_counts(self, run_id: str) -> Counts | None: ...
+
+    @abc.abstractmethod
+    async def eval_results(self, run_id: str, *, after: int = -1, limit: int = 1000) -> list[ItemResult]: ...

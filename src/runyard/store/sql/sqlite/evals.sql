@@ -1,0 +1,50 @@
+-- Evaluations: datasets (each change a new version) and the item results and counts of evaluation runs.
+
+-- name: insert_dataset
+INSERT INTO datasets (id, name, version, created_at, updated_at) VALUES (:id, :name, 1, :now, :now);
+
+-- name: dataset_by_id
+SELECT d.*, (SELECT count(*) FROM dataset_examples e WHERE e.dataset_id = d.id AND e.version = d.version)
+    AS example_count
+FROM datasets d WHERE d.id = :id;
+
+-- name: dataset_by_name
+SELECT id FROM datasets WHERE name = :name;
+
+-- name: bump_dataset_version
+UPDATE datasets SET version = version + 1, updated_at = :now WHERE id = :id RETURNING version;
+
+-- name: insert_dataset_example
+INSERT INTO dataset_examples (dataset_id, version, position, example_id, data)
+VALUES (:dataset_id, :version, :position, :example_id, :data);
+
+-- The examples of the previous version carry over into the new one (positions unchanged).
+-- name: copy_dataset_version
+INSERT INTO dataset_examples (dataset_id, version, position, example_id, data)
+SELECT dataset_id, :version, position, example_id, data FROM dataset_examples
+WHERE dataset_id = :dataset_id AND version = :version - 1;
+
+-- name: dataset_examples_page
+SELECT position, example_id, data FROM dataset_examples
+WHERE dataset_id = :dataset_id AND version = :version AND position > :after
+ORDER BY position LIMIT :limit;
+
+-- name: ensure_eval_counts
+INSERT INTO eval_counts (run_id, total) VALUES (:run_id, :total) ON CONFLICT (run_id) DO NOTHING;
+
+-- A retried attempt scores items again; the first result of an item stands.
+-- name: insert_eval_result
+INSERT INTO eval_results (run_id, item_index, item_id, status, passed, result)
+VALUES (:run_id, :item_index, :item_id, :status, :passed, :result)
+ON CONFLICT (run_id, item_index) DO NOTHING;
+
+-- name: add_eval_counts
+UPDATE eval_counts SET success = success + :success, error = error + :error, skipped = skipped + :skipped,
+    passed = passed + :passed, score_sum = score_sum + :score_sum, scored = scored + :scored
+WHERE run_id = :run_id;
+
+-- name: eval_counts_by_run
+SELECT * FROM eval_counts WHERE run_id = :run_id;
+
+-- name: eval_results_page
+SELECT result FROM eval_results WHERE run_id = :run_id AND item_index > :after ORDER BY item_index LIMIT :limit;

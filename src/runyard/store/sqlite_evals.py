@@ -1,0 +1,124 @@
+"""The SQLite store's evaluation operations (a part of SqliteStore: datasets, item results, counts)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Callable
+from typing import Any
+
+import msgspec
+
+from runyard.evals.spec import Counts, Dataset, Example, ItemResult, ItemStatus
+from runyard.ids import now_us
+from runyard.store.base import Conflict, NotFound
+from runyard.store.sqlite_sql import Q, all_, exec_, one
+
+_enc = msgspec.json.Encoder()
+
+
+def _dataset(conn: sqlite3.Connection, dataset_id: str) -> Dataset | None:
+    row = one(conn, "dataset_by_id", {"id": dataset_id})
+    if row is None:
+        return None
+    return Dataset(
+        id=row["id"], name=row["name"], version=row["version"], example_count=row["example_count"],
+        created_at=row["created_at"], updated_at=row["updated_at"],
+    )  # fmt: skip
+
+
+def _insert_examples(
+    conn: sqlite3.Connection, dataset_id: str, version: int, start: int, examples: list[Example]
+) -> None:
+    rows = [
+        {
+            "dataset_id": dataset_id,
+            "version": version,
+            "position": start + i,
+            "example_id": e.id,
+            "data": _enc.encode(e),
+        }
+        for i, e in enumerate(examples)
+    ]
+    conn.executemany(Q["insert_dataset_example"], rows)
+
+
+class SqliteEvals:
+    """Mixed into SqliteStore, which provides `_write` and `_read`."""
+
+    _write: Callable[[Callable[[sqlite3.Connection], Any]], Any]
+    _read: Callable[[Callable[[sqlite3.Connection], Any]], Any]
+
+    async def create_dataset(self, dataset_id: str, name: str, examples: list[Example]) -> Dataset:
+        def op(conn: sqlite3.Connection) -> Dataset:
+            if one(conn, "dataset_by_name", {"name": name}) is not None:
+                raise Conflict(f"a dataset named {name!r} exists")
+            exec_(conn, "insert_dataset", {"id": dataset_id, "name": name, "now": now_us()})
+            _insert_examples(conn, dataset_id, 1, 0, examples)
+            dataset = _dataset(conn, dataset_id)
+            assert dataset is not None
+            return dataset
+
+        result: Dataset = await self._write(op)
+        return result
+
+    async def append_examples(self, dataset_id: str, examples: list[Example]) -> Dataset:
+        def op(conn: sqlite3.Connection) -> Dataset:
+            before = _dataset(conn, dataset_id)
+            if before is None:
+                raise NotFound(f"dataset {dataset_id} not found")
+            row = one(conn, "bump_dataset_version", {"id": dataset_id, "now": now_us()})
+            assert row is not None
+            exec_(conn, "copy_dataset_version", {"dataset_id": dataset_id, "version": row["version"]})
+            _insert_examples(conn, dataset_id, row["version"], before.example_count, examples)
+            dataset = _dataset(conn, dataset_id)
+            assert dataset is not None
+            return dataset
+
+        result: Dataset = await self._write(op)
+        return result
+
+    async def get_dataset(self, dataset_id: str) -> Dataset | None:
+        result: Dataset | None = await self._read(lambda c: _dataset(c, dataset_id))
+        return result
+
+    async def dataset_examples(
+        self, dataset_id: str, version: int, *, after: int = -1, limit: int = 1000
+    ) -> list[tuple[int, Example]]:
+        args = {"dataset_id": dataset_id, "version": version, "after": after, "limit": limit}
+        found = await self._read(lambda c: all_(c, "dataset_examples_page", args))
+        return [(r["position"], msgspec.json.decode(r["data"], type=Example)) for r in found]
+
+    async def record_eval_results(self, run_id: str, total: int, results: list[ItemResult]) -> None:
+        def op(conn: sqlite3.Connection) -> None:
+            exec_(conn, "ensure_eval_counts", {"run_id": run_id, "total": total})
+            added = {"success": 0, "error": 0, "skipped": 0, "passed": 0, "score_sum": 0.0, "scored": 0}
+            for r in results:
+                row = {"run_id": run_id, "item_index": r.index, "item_id": r.item_id, "status": r.status.value,
+                       "passed": int(r.passed), "result": _enc.encode(r)}  # fmt: skip
+                if not exec_(conn, "insert_eval_result", row):
+                    continue  # recorded by an earlier attempt
+                added[r.status.value] += 1
+                if r.status is ItemStatus.SUCCESS:
+                    added["passed"] += int(r.passed)
+                    numeric = [s.score for s in r.scores if s.score is not None]
+                    if numeric:
+                        added["score_sum"] += sum(numeric) / len(numeric)
+                        added["scored"] += 1
+            if results:
+                exec_(conn, "add_eval_counts", {"run_id": run_id, **added})
+
+        await self._write(op)
+
+    async def eval_counts(self, run_id: str) -> Counts | None:
+        row = await self._read(lambda c: one(c, "eval_counts_by_run", {"run_id": run_id}))
+        if row is None:
+            return None
+        return Counts(
+            total=row["total"], success=row["success"], error=row["error"], skipped=row["skipped"],
+            passed=row["passed"], score_sum=row["score_sum"], scored=row["scored"],
+        )  # fmt: skip
+
+    async def eval_results(self, run_id: str, *, after: int = -1, limit: int = 1000) -> list[ItemResult]:
+        args = {"run_id": run_id, "after": after, "limit": limit}
+        found = await self._read(lambda c: all_(c, "eval_results_page", args))
+        return [msgspec.json.decode(r["result"], type=ItemResult) for r in found]

@@ -1,0 +1,287 @@
+"""Evaluation runs on a real worker over real SQLite: datasets with versions, code / match / LLM-judge
+evaluators, an application under test over HTTP, the concurrency limit, counts, and cancel midway."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import pytest
+
+from runyard.errors import BadRequest, ConflictError, NotFoundError
+from runyard.evals.spec import (
+    CodeEvaluator,
+    EvaluationSpec,
+    Example,
+    Item,
+    ItemStatus,
+    JudgeEvaluator,
+    MatchEvaluator,
+    Target,
+)
+from runyard.events import EventBus
+from runyard.models import Run, RunStatus, TaskDef
+from runyard.service import Service
+from runyard.settings import Settings
+from runyard.store.base import ListRunsParams
+from runyard.store.sqlite import SqliteStore
+from runyard.tasks import TaskRegistry
+from runyard.worker import Worker
+from tests.evals.servers import Recorder, application, judge, serve
+
+S = "tests.evals.scorers_for_tests"
+
+
+class Harness:
+    def __init__(self, store: SqliteStore, service: Service, worker: Worker, judge: Recorder) -> None:
+        self.store, self.service, self.worker, self.judge = store, service, worker, judge
+        self.evals = service.evaluations
+
+    async def until(self, run_id: str, timeout: float = 20) -> Run:
+        return await self.service.wait(run_id, timeout)
+
+
+@pytest.fixture
+def judge_server() -> Iterator[Recorder]:
+    with serve(judge) as rec:
+        yield rec
+
+
+@pytest.fixture
+async def h(tmp_path: Path, judge_server: Recorder) -> AsyncIterator[Harness]:
+    store = SqliteStore(tmp_path / "e.db")
+    await store.open()
+    judge_cfg = {"url": judge_server.url + "/v1", "model": "judge-1", "api_key": "sk-local"}
+    tasks = {
+        "evaluate": TaskDef(name="evaluate", kind="evaluation", config={"concurrency": 3, "judge": judge_cfg}),
+        "plain": TaskDef(name="plain", kind="noop"),
+    }
+    service = Service(store, TaskRegistry(tasks), EventBus())
+    settings = Settings(lease_s=2.0, poll_interval_s=0.05, worker_concurrency=4)
+    worker = Worker(store, service.tasks, service.events, settings)
+    await worker.start()
+    yield Harness(store, service, worker, judge_server)
+    await worker.stop(grace=0.5)
+    await store.close()
+
+
+async def test_a_dataset_scored_by_code_and_match_evaluators(h: Harness) -> None:
+    data = await h.evals.create_dataset("capitals", [Example(id="fr", input="france", expected="PARIS")])
+    data = await h.evals.append_examples(
+        data.id, [Example(id="de", input="germany", expected="BERLIN"), Example(id="it", input="italy", expected="x")]
+    )
+    assert (data.version, data.example_count) == (2, 3)
+    assert [e.id for _, e in await h.evals.examples(data.id, 1)] == ["fr"]
+    spec = EvaluationSpec(
+        items=[],
+        evaluators=[
+            CodeEvaluator(name="length", target=f"{S}:same_length"),
+            MatchEvaluator(name="exact", mode="exact"),
+            CodeEvaluator(name="upper", target=f"{S}:is_upper"),
+        ],
+    )
+    outputs = {"fr": "PARIS", "de": "BERLIN", "it": "ROME"}
+    run = await h.evals.start("evaluate", spec, dataset_id=data.id)
+    # items of a dataset carry no output: the spec's items may; give them through a second run below
+    done = await h.until(run.id)
+    assert done.status is RunStatus.COMPLETED
+    counts = await h.evals.counts(run.id)
+    assert (counts.total, counts.skipped, counts.success) == (3, 3, 0)  # no output, no application
+
+    items = [
+        Item(id=e.id, input=e.input, expected=e.expected, output=outputs[e.id])
+        for _, e in await h.evals.examples(data.id)
+    ]
+    run = await h.evals.start("evaluate", msgspec.structs.replace(spec, items=items))
+    done = await h.until(run.id)
+    assert done.status is RunStatus.COMPLETED, done.error
+    summary = msgspec.json.decode(done.output or b"")
+    assert summary | {"average_score": 0} == {
+        "total": 3, "success": 3, "error": 0, "skipped": 0, "passed": 2, "failed": 1,
+        "pass_rate": 2 / 3, "average_score": 0,
+    }  # fmt: skip
+    results = await h.evals.results(run.id)
+    assert [r.item_id for r in results] == ["fr", "de", "it"]
+    rome = results[2]
+    assert rome.status is ItemStatus.SUCCESS and not rome.passed and rome.output == "ROME"
+    assert [(s.evaluator, s.score, s.label) for s in rome.scores] == [
+        ("length", 0.0, "differs"), ("exact", 0.0, "no_match"), ("upper", 1.0, "pass"),
+    ]  # fmt: skip
+    assert rome.scores[0].explanation == "'ROME'"
+    counts = await h.evals.counts(run.id)
+    assert counts.passed == 2 and counts.average_score == pytest.approx((1 + 1 + 1 / 3) / 3)
+
+
+async def test_an_application_under_test_within_the_concurrency_limit(h: Harness) -> None:
+    with serve(application, delay=0.15) as app:
+        items = [Item(id=f"i{n}", input=f"word {n}", expected=f"WORD {n}") for n in range(12)]
+        items.append(Item(id="bad", input="fail"))
+        spec = EvaluationSpec(
+            items=items,
+            target=Target(url=app.url + "/answer", headers={"x-app": "t"}, output_field="answer"),
+            evaluators=[MatchEvaluator(name="exact"), MatchEvaluator(name="re", mode="regex", value=r"^WORD \d+$")],
+        )
+        done = await h.until((await h.evals.start("evaluate", spec)).id)
+    assert done.status is RunStatus.COMPLETED, done.error
+    assert 2 <= app.max_in_flight <= 3  # the task's concurrency
+    assert {b["item_id"] for b in app.bodies} == {i.id for i in items}
+    assert app.bodies[0]["run_id"] == done.id and app.bodies[0]["path"] == "/answer"
+    counts = await h.evals.counts(done.id)
+    assert (counts.total, counts.success, counts.error, counts.passed) == (13, 12, 1, 12)
+    bad = next(r for r in await h.evals.results(done.id) if r.item_id == "bad")
+    assert bad.status is ItemStatus.ERROR and "500" in (bad.error or "")
+
+
+async def test_an_llm_judge_over_the_chat_completions_protocol(h: Harness) -> None:
+    template = "Judge the answer.\nOUTPUT: {output}\nEXPECTED: {expected}\nSay correct or incorrect."
+    spec = EvaluationSpec(
+        items=[Item(id="a", output="Paris", expected="Paris"), Item(id="b", output="Lyon", expected="Paris")],
+        evaluators=[JudgeEvaluator(name="judge", template=template)],
+    )
+    done = await h.until((await h.evals.start("evaluate", spec)).id)
+    assert done.status is RunStatus.COMPLETED, done.error
+    scores = {r.item_id: r.scores[0] for r in await h.evals.results(done.id)}
+    assert (scores["a"].label, scores["a"].score) == ("correct", 1.0)
+    assert (scores["b"].label, scores["b"].score) == ("incorrect", 0.0)
+    assert "compared" in (scores["b"].explanation or "")
+    sent = sorted(h.judge.bodies, key=lambda b: b["messages"][0]["content"])
+    assert [b["model"] for b in sent] == ["judge-1", "judge-1"] and sent[0]["auth"] == "Bearer sk-local"
+    assert "OUTPUT: Lyon\nEXPECTED: Paris" in sent[0]["messages"][0]["content"]
+
+
+async def test_failing_evaluators_and_items_without_output(h: Harness) -> None:
+    spec = EvaluationSpec(
+        items=[Item(id="x", input=1, output="a"), Item(id="y", input=None)],
+        evaluators=[CodeEvaluator(name="half", target=f"{S}:half"), CodeEvaluator(name="boom", target=f"{S}:boom")],
+    )
+    done = await h.until((await h.evals.start("evaluate", spec)).id)
+    assert done.status is RunStatus.COMPLETED
+    x, y = await h.evals.results(done.id)
+    assert x.status is ItemStatus.ERROR and "ValueError: cannot score 'a'" in (x.error or "")
+    assert [s.score for s in x.scores] == [0.5]  # what scored before the failing evaluator
+    assert y.status is ItemStatus.SKIPPED
+    unloadable = EvaluationSpec(items=[Item(output=1)], evaluators=[CodeEvaluator(name="c", target=f"{S}:nope")])
+    failed = await h.until((await h.evals.start("evaluate", unloadable)).id)
+    assert failed.status is RunStatus.FAILED and "cannot load" in (failed.error or {})["message"]
+    assert failed.attempt_count == 1  # a bad evaluation is not retried
+
+
+async def test_cancel_midway_stops_the_items_and_keeps_what_was_scored(h: Harness) -> None:
+    with serve(application, delay=0.2) as app:
+        spec = EvaluationSpec(
+            items=[Item(id=str(n), input=f"w{n}") for n in range(60)],
+            target=Target(url=app.url, output_field="answer"),
+            evaluators=[CodeEvaluator(name="upper", target=f"{S}:is_upper")],
+            concurrency=2,
+        )
+        run = await h.evals.start("evaluate", spec)
+        for _ in range(200):
+            if (await h.evals.counts(run.id)).done >= 2:
+                break
+            await asyncio.sleep(0.05)
+        await h.service.cancel(run.id)
+        done = await h.until(run.id)
+        await asyncio.sleep(0.5)
+        calls = len(app.bodies)
+        await asyncio.sleep(0.5)
+        assert len(app.bodies) == calls  # no call after the run stopped
+    assert done.status is RunStatus.CANCELED
+    counts = await h.evals.counts(run.id)
+    assert 2 <= counts.done < 60 and counts.total == 60 and counts.success == counts.done
+    assert len(await h.evals.results(run.id)) == counts.done
+    assert calls < 60
+
+
+async def test_bad_evaluations_and_datasets_are_refused_with_nothing_created(h: Harness) -> None:
+    one = EvaluationSpec(items=[Item(output=1)])
+    with pytest.raises(BadRequest, match="not an evaluation task"):
+        await h.evals.start("plain", one)
+    with pytest.raises(NotFoundError):
+        await h.evals.start("missing", one)
+    with pytest.raises(BadRequest, match="at least one item"):
+        await h.evals.start("evaluate", EvaluationSpec(items=[]))
+    with pytest.raises(BadRequest, match="concurrency"):
+        await h.evals.start("evaluate", msgspec.structs.replace(one, concurrency=0))
+    twice = [MatchEvaluator(name="m"), MatchEvaluator(name="m")]
+    with pytest.raises(BadRequest, match="unique"):
+        await h.evals.start("evaluate", msgspec.structs.replace(one, evaluators=twice))
+    for name, problem in [("", "empty"), ("x" * 201, "at most 200"), ("a\x00b", "NUL")]:
+        with pytest.raises(BadRequest, match=problem):
+            await h.evals.create_dataset(name, [])
+        with pytest.raises(BadRequest, match=problem):
+            await h.evals.start("evaluate", msgspec.structs.replace(one, evaluators=[MatchEvaluator(name=name)]))
+    with pytest.raises(BadRequest, match="NUL"):
+        await h.evals.create_dataset("ok", [Example(id="\x00")])
+    page = await h.service.list_runs(ListRunsParams())
+    assert page.runs == []
+    made = await h.evals.create_dataset("données ✓", [Example(id="é", input="ünï")])
+    assert made.name == "données ✓"
+    with pytest.raises(ConflictError):
+        await h.evals.create_dataset("données ✓", [])
+    with pytest.raises(NotFoundError, match="versions 1 to 1"):
+        await h.evals.examples(made.id, 2)
+    with pytest.raises(NotFoundError):
+        await h.evals.append_examples("nope", [])
+
+
+async def test_a_result_recorded_twice_counts_once(h: Harness) -> None:
+    from runyard.evals.spec import ItemResult, Score
+
+    result = ItemResult(index=0, status=ItemStatus.SUCCESS, passed=True, scores=[Score(evaluator="e", score=1.0)])
+    await h.store.record_eval_results("r1", 2, [result])
+    await h.store.record_eval_results("r1", 2, [result, msgspec.structs.replace(result, index=1, passed=False)])
+    counts = await h.store.eval_counts("r1")
+    assert counts is not None and (counts.total, counts.success, counts.passed, counts.scored) == (2, 2, 1, 2)
+
+
+def test_evaluation_tasks_from_the_configuration(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from runyard.settings import ConfigError, load_settings
+
+    monkeypatch.setenv("JUDGE_KEY", "sk-from-env")
+    path = tmp_path / "runyard.toml"
+    path.write_text(
+        '[tasks.grade]\nevaluation = { concurrency = 4, judge = { url = "http://127.0.0.1:9/v1", model = "m",'
+        ' api_key_env = "JUDGE_KEY", timeout = "20s" } }\n[tasks.quick]\nevaluation = true\n'
+    )
+    tasks = load_settings(path).tasks
+    assert tasks["grade"].kind == "evaluation" and tasks["grade"].config == {
+        "concurrency": 4, "judge": {"url": "http://127.0.0.1:9/v1", "model": "m", "api_key": "sk-from-env",
+                                    "timeout_s": 20.0},
+    }  # fmt: skip
+    assert tasks["quick"].config == {"concurrency": 8}
+    for bad in ["evaluation = { concurrency = 0 }", "evaluation = { judge = { model = 'x' } }", "evaluation = 3",
+                "evaluation = true\nrun = 'echo'"]:  # fmt: skip
+        path.write_text(f"[tasks.bad]\n{bad}\n")
+        with pytest.raises(ConfigError, match=r"tasks\.bad"):
+            load_settings(path)
+
+
+@pytest.mark.slow
+def test_an_evaluation_in_a_worker_process_records_through_the_server(live_server: Any, tmp_path: Path) -> None:
+    srv = live_server("[tasks.grade]\nevaluation = { concurrency = 2 }\n", processes=1)
+    spec = EvaluationSpec(
+        items=[Item(id=str(n), output="YES" if n % 2 else "no") for n in range(10)],
+        evaluators=[CodeEvaluator(name="upper", target=f"{S}:is_upper")],
+    )
+    with srv.client() as c:
+        response = c.post("/v1/tasks/grade/trigger", json={"payload": msgspec.to_builtins(spec)})
+        assert response.status_code == 201, response.text
+        run_id = response.json()["run"]["id"]
+    run = srv.wait_for(run_id, lambda r: r["status"] == "completed")
+    assert run["output"]["passed"] == 5 and run["output"]["total"] == 10
+
+    assert run["metadata"]["evaluation"]["success"] == 10
+
+    async def stored() -> tuple[Any, list[Any]]:
+        store = SqliteStore(tmp_path / "db-0.sqlite")  # the server's database, read beside it
+        await store.open()
+        try:
+            return await store.eval_counts(run_id), await store.eval_results(run_id)
+        finally:
+            await store.close()
+
+    counts, results = asyncio.run(stored())
+    assert (counts.success, counts.passed) == (10, 5) and [r.passed for r in results] == [n % 2 == 1 for n in range(10)]
