@@ -40,6 +40,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/run.py
 	$(PY) bench/claim_depth.py
 	$(PY) bench/schedules.py
+	$(PY) bench/evals.py
 
 clean:
 	rm -rf $(VENV) .runyard tests/sdk/node_modules

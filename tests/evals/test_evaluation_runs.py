@@ -285,3 +285,12 @@ def test_an_evaluation_in_a_worker_process_records_through_the_server(live_serve
 
     counts, results = asyncio.run(stored())
     assert (counts.success, counts.passed) == (10, 5) and [r.passed for r in results] == [n % 2 == 1 for n in range(10)]
+
+
+async def test_a_dataset_with_recorded_outputs_is_scored_as_it_is(h: Harness) -> None:
+    data = await h.evals.create_dataset("recorded", [Example(id="a", output="OK"), Example(id="b", output="no")])
+    spec = EvaluationSpec(items=[], evaluators=[CodeEvaluator(name="upper", target=f"{S}:is_upper")])
+    done = await h.until((await h.evals.start("evaluate", spec, dataset_id=data.id)).id)
+    assert [(r.item_id, r.output, r.passed) for r in await h.evals.results(done.id)] == [
+        ("a", "OK", True), ("b", "no", False),
+    ]  # fmt: skip

@@ -90,7 +90,10 @@ class Evaluations:
         if dataset_id is not None:
             after = -1
             while page := await self.examples(dataset_id, version, after=after):
-                items += [Item(id=e.id, input=e.input, expected=e.expected, metadata=e.metadata) for _, e in page]
+                items += [
+                    Item(id=e.id, input=e.input, expected=e.expected, output=e.output, metadata=e.metadata)
+                    for _, e in page
+                ]
                 after = page[-1][0]
         if not items:
             raise BadRequest("an evaluation needs at least one item")

@@ -118,6 +118,7 @@ class Example(msgspec.Struct, kw_only=True, omit_defaults=True):
     id: str = ""
     input: Any = None
     expected: Any = None
+    output: Any = msgspec.UNSET  # a recorded answer, evaluated as it is (no application is called)
     metadata: dict[str, Any] | None = None
 
 
