@@ -10,7 +10,7 @@ NODE_STAMP := tests/sdk/node_modules/.installed
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[dev,postgres]'
+	$(PY) -m pip install -q -e '.[dev,postgres,sdks]'
 	touch $(STAMP)
 
 install: $(STAMP)

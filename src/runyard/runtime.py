@@ -14,9 +14,11 @@ import os
 from pathlib import Path
 
 from runyard.checks import describe, task_problems
+from runyard.evals.service import SUITE_TASK
 from runyard.events import EventBus
 from runyard.hub import Hub
 from runyard.keys import ensure_admin_key, ensure_key
+from runyard.models import TaskDef
 from runyard.pool import WorkerPool
 from runyard.scheduler import Maintainer
 from runyard.service import Service
@@ -63,8 +65,11 @@ class Runtime:
             for task in found:
                 if self.tasks.get(task.name) is None:  # runyard.toml wins over the decorator
                     self.tasks.add(task)
+        if settings.applications and self.tasks.get(SUITE_TASK) is None:
+            self.tasks.add(TaskDef(name=SUITE_TASK, kind="evaluation", description="evaluation runs of suites"))
         self.events = EventBus()
         self.service = Service(self.store, self.tasks, self.events)
+        self.service.evaluations.applications = {app.id: app for app in settings.applications}
         run_worker = settings.embedded_worker if with_worker is None else with_worker
         if run_worker:  # a task that cannot run is reported now, not at its first run
             problems = task_problems(self.tasks, settings.config_path)

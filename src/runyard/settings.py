@@ -11,6 +11,7 @@ import msgspec
 
 from runyard import cron
 from runyard.durations import parse_duration
+from runyard.evals.apps import Application
 from runyard.models import CATCH_UP_ALL, OverlapPolicy, RetryPolicy, TaskDef
 
 DEFAULT_LISTEN = "127.0.0.1:9477"
@@ -37,6 +38,7 @@ class Settings(msgspec.Struct, kw_only=True):
     pass_env: list[str] = msgspec.field(default_factory=list)  # server env vars tasks get (runyard.taskenv)
     imports: list[str] = msgspec.field(default_factory=list)  # modules whose @runyard.task functions are tasks
     queues: dict[str, int | None] = msgspec.field(default_factory=dict)
+    applications: list[Application] = msgspec.field(default_factory=list)  # under test, for evaluations
     config_path: Path | None = None
 
     @property
@@ -309,4 +311,30 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
     except msgspec.ValidationError as exc:
         raise ConfigError(f"server: {exc}") from None
     settings.tasks = tasks
+    settings.applications = _applications(raw.get("applications", []))
     return settings
+
+
+_APP_KEYS = {"id", "title", "webhook_url", "secret_env", "slug", "description", "context", "language"}
+
+
+def _applications(raw: Any) -> list[Application]:
+    """`[[applications]]`: id, title, webhook_url, and secret_env, the variable holding its signing secret."""
+    if not isinstance(raw, list):
+        raise ConfigError("applications: an array of tables ([[applications]])")
+    apps: list[Application] = []
+    for n, spec in enumerate(raw):
+        where = f"applications[{n}]"
+        if not isinstance(spec, dict) or set(spec) - _APP_KEYS:
+            raise ConfigError(f"{where}: a table of {sorted(_APP_KEYS)}")
+        for key in ("id", "title", "webhook_url"):
+            if not isinstance(spec.get(key), str) or not spec[key]:
+                raise ConfigError(f"{where}.{key}: a non-empty string")
+        secret = os.environ.get(str(spec["secret_env"]), "") if "secret_env" in spec else ""
+        if "secret_env" in spec and not secret:
+            raise ConfigError(f"{where}.secret_env: the variable {spec['secret_env']} is not set")
+        fields = {k: str(v) for k, v in spec.items() if k != "secret_env"}
+        apps.append(Application(**fields, secret=secret))
+    if len({a.id for a in apps}) != len(apps):
+        raise ConfigError("applications: two applications have the same id")
+    return apps

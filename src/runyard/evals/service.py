@@ -3,20 +3,36 @@ reading its counts and item results. Dialects call these and translate; the rule
 
 from __future__ import annotations
 
+import uuid
 from typing import TYPE_CHECKING
 
 import msgspec
 
 from runyard.errors import BadRequest, ConflictError, NotFoundError
-from runyard.evals.spec import MAX_CONCURRENCY, MAX_ITEMS, Counts, Dataset, EvaluationSpec, Example, Item, ItemResult
+from runyard.evals.apps import Application
+from runyard.evals.spec import (
+    MAX_CONCURRENCY,
+    MAX_ITEMS,
+    Counts,
+    Dataset,
+    EvaluationSpec,
+    Example,
+    Item,
+    ItemResult,
+    Suite,
+    Target,
+)
 from runyard.ids import new_ulid
 from runyard.models import Run
+from runyard.records import ListRunsParams
 from runyard.store.base import Conflict, NotFound, Store
 
 if TYPE_CHECKING:
     from runyard.service import Service
 
 MAX_NAME = 200
+MAX_TEXT = 10_000
+MAX_INPUTS = 1000
 PAGE = 1000
 
 
@@ -29,10 +45,15 @@ def check_text(what: str, value: str, *, limit: int = MAX_NAME, empty: bool = Fa
         raise BadRequest(f"{what} must not contain NUL characters")
 
 
+SUITE_TASK = "evaluations"  # the evaluation task suites run on (the server adds it when it is not configured)
+SIGNATURE_HEADER, TIMESTAMP_HEADER = "x-avido-signature", "x-avido-timestamp"
+
+
 class Evaluations:
     def __init__(self, store: Store, service: Service) -> None:
         self.store = store
         self.service = service
+        self.applications: dict[str, Application] = {}
 
     # -- datasets ---------------------------------------------------------------------------------
     async def create_dataset(self, name: str, examples: list[Example]) -> Dataset:
@@ -120,3 +141,59 @@ class Evaluations:
     async def results(self, run_id: str, *, after: int = -1, limit: int = PAGE) -> list[ItemResult]:
         await self.service.get_run(run_id)
         return await self.store.eval_results(run_id, after=after, limit=max(1, min(limit, PAGE)))
+
+    # -- applications and suites --------------------------------------------------------------------
+    def application(self, app_id: str) -> Application:
+        app = self.applications.get(app_id)
+        if app is None:
+            raise NotFoundError("application not found")
+        return app
+
+    async def save_suite(self, suite: Suite, *, create: bool) -> Suite:
+        self.application(suite.scope)
+        check_text("the name", suite.name, limit=MAX_TEXT)
+        check_text("the description", suite.description, limit=MAX_TEXT)
+        if len(suite.inputs) > MAX_INPUTS:
+            raise BadRequest(f"a suite has at most {MAX_INPUTS} inputs")
+        if create:
+            suite = msgspec.structs.replace(suite, id=str(uuid.uuid4()))
+        try:
+            return await self.store.save_suite(suite, create=create)
+        except NotFound:
+            raise NotFoundError("suite not found") from None
+
+    async def suite(self, scope: str, suite_id: str) -> Suite:
+        suite = await self.store.get_suite(suite_id)
+        if suite is None or suite.scope != scope:
+            raise NotFoundError("suite not found")
+        return suite
+
+    async def suites(self, scope: str, *, skip: int = 0, limit: int = 50) -> tuple[list[Suite], int]:
+        return await self.store.list_suites(scope, skip=max(0, skip), limit=max(1, min(limit, PAGE)))
+
+    async def run_suites(self, scope: str, suite_ids: list[str]) -> list[Run]:
+        """One evaluation run per suite, all committed together or none: its inputs go to the scope's
+        application (signed), and its evaluators score the answers."""
+        app = self.application(scope)
+        suites = [await self.suite(scope, s) for s in suite_ids]
+        from runyard.service import TriggerRequest
+
+        target = Target(
+            url=app.webhook_url, secret=app.secret or None, output_field=None,
+            fields={"input": "prompt", "run_id": "testId", "item_id": "", "metadata": "metadata"},
+            static={"applicationId": app.id}, signature_header=SIGNATURE_HEADER, timestamp_header=TIMESTAMP_HEADER,
+        )  # fmt: skip
+        reqs = []
+        for suite in suites:
+            inputs = suite.inputs or [suite.description or suite.name]
+            items = [Item(id=str(n), input=text, metadata=suite.metadata or None) for n, text in enumerate(inputs)]
+            spec = EvaluationSpec(items=items, evaluators=suite.evaluators, target=target)
+            reqs.append(TriggerRequest(task=SUITE_TASK, payload=msgspec.json.encode(spec), tags=[f"suite:{suite.id}"]))
+        return [r.run for r in await self.service.trigger_many(reqs)]
+
+    async def suite_runs(self, suite_ids: list[str], *, limit: int = 50) -> list[Run]:
+        """The newest evaluation runs of these suites, newest first."""
+        page = await self.service.list_runs(
+            ListRunsParams(tags=[f"suite:{s}" for s in suite_ids], tasks=[SUITE_TASK], limit=max(1, min(limit, PAGE)))
+        )
+        return page.runs

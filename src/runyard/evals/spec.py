@@ -25,12 +25,19 @@ class Item(msgspec.Struct, kw_only=True, omit_defaults=True):
 
 
 class Target(msgspec.Struct, kw_only=True, omit_defaults=True):
-    """The application under test: runyard POSTs {item_id, input, metadata} and reads the answer."""
+    """The application under test: runyard POSTs {run_id, item_id, input, metadata} (under the names of
+    `fields`, plus `static`) and reads the answer. With a secret, the request is signed: HMAC-SHA256 (hex)
+    over "<timestamp>.<body>" in `signature_header`, the unix-milliseconds timestamp in `timestamp_header`."""
 
     url: str
     headers: dict[str, str] = msgspec.field(default_factory=dict)
     timeout_s: float = 30.0
     output_field: str | None = None  # take this field of a JSON object reply; None: the whole reply
+    fields: dict[str, str] = msgspec.field(default_factory=dict)  # engine name -> body name ("" leaves it out)
+    static: dict[str, Any] = msgspec.field(default_factory=dict)  # sent as they are
+    secret: str | None = None
+    signature_header: str = "x-signature"
+    timestamp_header: str = "x-timestamp"
 
 
 class CodeEvaluator(msgspec.Struct, kw_only=True, tag="code"):
@@ -129,3 +136,20 @@ class Dataset(msgspec.Struct, kw_only=True):
     example_count: int
     created_at: int
     updated_at: int
+
+
+class Suite(msgspec.Struct, kw_only=True):
+    """What to evaluate, again and again: inputs and evaluators, within a scope (an application). Each
+    evaluation run of a suite is tagged "suite:<id>". `attributes` are a dialect's own fields, kept as given."""
+
+    id: str
+    scope: str
+    name: str
+    description: str = ""
+    kind: str = ""
+    metadata: dict[str, Any] = msgspec.field(default_factory=dict)
+    inputs: list[Any] = msgspec.field(default_factory=list)
+    evaluators: list[Evaluator] = msgspec.field(default_factory=list)
+    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+    created_at: int = 0
+    updated_at: int = 0

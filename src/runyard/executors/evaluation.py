@@ -7,10 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 from typing import Any
 
 import msgspec
 
+from runyard.evals.apps import sign
 from runyard.evals.evaluators import EvaluatorError, JudgeConfig, Scorer, scorers
 from runyard.evals.spec import (
     MAX_CONCURRENCY,
@@ -35,8 +37,20 @@ def _failed(message: str) -> Outcome:
 
 
 async def call_target(target: Target, run_id: str, item: Item) -> Any:
-    body = {"run_id": run_id, "item_id": item.id, "input": item.input, "metadata": item.metadata}
-    response = await client().post(target.url, json=body, headers=target.headers, timeout=target.timeout_s)
+    values = {"run_id": run_id, "item_id": item.id, "input": item.input, "metadata": item.metadata}
+    body: dict[str, Any] = {}
+    for name, value in values.items():
+        wire = target.fields.get(name, name)
+        if wire and (value is not None or name != "metadata"):
+            body[wire] = value
+    body.update(target.static)
+    raw = msgspec.json.encode(body)
+    headers = {"content-type": "application/json", **target.headers}
+    if target.secret:
+        timestamp = str(int(time.time() * 1000))
+        headers[target.timestamp_header] = timestamp
+        headers[target.signature_header] = sign(target.secret, timestamp, raw)
+    response = await client().post(target.url, content=raw, headers=headers, timeout=target.timeout_s)
     if not response.is_success:
         raise EvaluatorError(f"the application answered {response.status_code}: {response.text[:200]}")
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 
-from runyard.evals.spec import Counts, Dataset, Example, ItemResult
+from runyard.evals.spec import Counts, Dataset, Example, ItemResult, Suite
 
 
 class EvalStore(abc.ABC):
@@ -35,3 +35,14 @@ class EvalStore(abc.ABC):
 
     @abc.abstractmethod
     async def eval_results(self, run_id: str, *, after: int = -1, limit: int = 1000) -> list[ItemResult]: ...
+
+    @abc.abstractmethod
+    async def save_suite(self, suite: Suite, *, create: bool) -> Suite:
+        """Insert (create) or replace a suite's fields; returns it as stored. Raises NotFound on update."""
+
+    @abc.abstractmethod
+    async def get_suite(self, suite_id: str) -> Suite | None: ...
+
+    @abc.abstractmethod
+    async def list_suites(self, scope: str, *, skip: int, limit: int) -> tuple[list[Suite], int]:
+        """A page of a scope's suites, oldest first, and how many the scope has."""

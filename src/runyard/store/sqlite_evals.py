@@ -8,7 +8,7 @@ from typing import Any
 
 import msgspec
 
-from runyard.evals.spec import Counts, Dataset, Example, ItemResult, ItemStatus
+from runyard.evals.spec import Counts, Dataset, Evaluator, Example, ItemResult, ItemStatus, Suite
 from runyard.ids import now_us
 from runyard.store.base import Conflict, NotFound
 from runyard.store.sqlite_sql import Q, all_, exec_, one
@@ -40,6 +40,15 @@ def _insert_examples(
         for i, e in enumerate(examples)
     ]
     conn.executemany(Q["insert_dataset_example"], rows)
+
+
+def _suite(row: sqlite3.Row) -> Suite:
+    return Suite(
+        id=row["id"], scope=row["scope"], name=row["name"], description=row["description"], kind=row["kind"],
+        metadata=msgspec.json.decode(row["metadata"]), inputs=msgspec.json.decode(row["inputs"]),
+        evaluators=msgspec.json.decode(row["evaluators"], type=list[Evaluator]),
+        attributes=msgspec.json.decode(row["attributes"]), created_at=row["created_at"], updated_at=row["updated_at"],
+    )  # fmt: skip
 
 
 class SqliteEvals:
@@ -122,3 +131,35 @@ class SqliteEvals:
         args = {"run_id": run_id, "after": after, "limit": limit}
         found = await self._read(lambda c: all_(c, "eval_results_page", args))
         return [msgspec.json.decode(r["result"], type=ItemResult) for r in found]
+
+    async def save_suite(self, suite: Suite, *, create: bool) -> Suite:
+        args = {
+            "id": suite.id, "scope": suite.scope, "name": suite.name, "description": suite.description,
+            "kind": suite.kind, "metadata": _enc.encode(suite.metadata), "inputs": _enc.encode(suite.inputs),
+            "evaluators": _enc.encode(suite.evaluators), "attributes": _enc.encode(suite.attributes),
+        }  # fmt: skip
+
+        def op(conn: sqlite3.Connection) -> Suite:
+            if create:
+                exec_(conn, "insert_suite", {**args, "now": now_us()})
+            elif not exec_(conn, "update_suite", {**args, "now": now_us()}):
+                raise NotFound(f"suite {suite.id} not found")
+            row = one(conn, "suite_by_id", {"id": suite.id})
+            assert row is not None
+            return _suite(row)
+
+        result: Suite = await self._write(op)
+        return result
+
+    async def get_suite(self, suite_id: str) -> Suite | None:
+        row = await self._read(lambda c: one(c, "suite_by_id", {"id": suite_id}))
+        return None if row is None else _suite(row)
+
+    async def list_suites(self, scope: str, *, skip: int, limit: int) -> tuple[list[Suite], int]:
+        def fn(conn: sqlite3.Connection) -> tuple[list[Suite], int]:
+            found = all_(conn, "suites_page", {"scope": scope, "skip": skip, "limit": limit})
+            total = one(conn, "suites_count", {"scope": scope})
+            return [_suite(r) for r in found], int(total["n"]) if total else 0
+
+        result: tuple[list[Suite], int] = await self._read(fn)
+        return result

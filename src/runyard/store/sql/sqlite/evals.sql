@@ -48,3 +48,22 @@ SELECT * FROM eval_counts WHERE run_id = :run_id;
 
 -- name: eval_results_page
 SELECT result FROM eval_results WHERE run_id = :run_id AND item_index > :after ORDER BY item_index LIMIT :limit;
+
+-- name: insert_suite
+INSERT INTO eval_suites (id, scope, name, description, kind, metadata, inputs, evaluators, attributes, created_at,
+                         updated_at)
+VALUES (:id, :scope, :name, :description, :kind, :metadata, :inputs, :evaluators, :attributes, :now, :now);
+
+-- name: update_suite
+UPDATE eval_suites SET name = :name, description = :description, kind = :kind, metadata = :metadata,
+    inputs = :inputs, evaluators = :evaluators, attributes = :attributes, updated_at = :now
+WHERE id = :id;
+
+-- name: suite_by_id
+SELECT * FROM eval_suites WHERE id = :id;
+
+-- name: suites_page
+SELECT * FROM eval_suites WHERE scope = :scope ORDER BY created_at, id LIMIT :limit OFFSET :skip;
+
+-- name: suites_count
+SELECT count(*) AS n FROM eval_suites WHERE scope = :scope;
