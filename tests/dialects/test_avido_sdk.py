@@ -196,3 +196,19 @@ def test_trigger_rules_and_auth_in_avido_shape(avido_server: Any) -> None:
         client(avido_server, application_id="323e4567-e89b-12d3-a456-426614174002").tasks.list()
     assert "application" in no_app.value.response.json()["message"]
     assert _raw(avido_server, "GET", "/v0/nothing").json() == {"message": "not found"}
+
+
+def test_the_openapi_document_describes_the_avido_routes(avido_server: Any) -> None:
+    doc = httpx.get(avido_server.url + "/openapi.json", timeout=10).json()
+    trigger = doc["paths"]["/v0/tasks/trigger"]["post"]
+    assert {"204", "401", "404", "422", "413"} <= set(trigger["responses"])
+    body_ref = trigger["requestBody"]["content"]["application/json"]["schema"]["$ref"].rsplit("/", 1)[1]
+    assert trigger["security"] and doc["components"]["schemas"][body_ref]["required"] == ["taskIds"]
+    error = trigger["responses"]["422"]["content"]["application/json"]["schema"]
+    assert error == {"$ref": "#/components/schemas/AvidoError"}
+    assert {"get", "put"} <= set(doc["paths"]["/v0/tasks/{id}"]) and "201" in doc["paths"]["/v0/tasks"]["post"][
+        "responses"
+    ]
+    assert _raw(avido_server, "GET", "/v0/tasks", headers={"x-api-key": "nope"}).json() == {
+        "message": "invalid API key"
+    }

@@ -240,24 +240,29 @@ async def validate_webhook(request: Request) -> Response:
 
 
 _Q_PAGE = {"skip": "Items to skip (offset)", "limit": f"Page size, 1 to {MAX_PAGE}"}
+_AUTH = {401: "missing or invalid x-api-key, or x-application-id names no application"}
+_READ = {**_AUTH, 422: "invalid skip or limit"}
+_ONE = {**_AUTH, 404: "unknown id (or of another application)"}
+_WRITE = {**_AUTH, 400: "the body is not JSON", 413: "the body is over the server's limit",
+          422: "invalid input: {message, issues: [{code, message, path}]}, nothing changed"}  # fmt: skip
 ENDPOINTS = [
     Endpoint("GET", "/v0/applications", list_applications, "List applications", "avido", response=ApplicationPage,
-             query=_Q_PAGE),
+             query=_Q_PAGE, errors=_READ),
     Endpoint("GET", "/v0/applications/{id}", get_application, "Get an application", "avido",
-             response=ApplicationEnvelope),
+             response=ApplicationEnvelope, errors=_ONE),
     Endpoint("POST", "/v0/tasks/trigger", trigger_tasks, f"Run tasks (1 to {MAX_TRIGGER}): one test each", "avido",
-             body=TriggerBody, status=204),
+             body=TriggerBody, status=204, errors={**_WRITE, 404: "Task not found: an id names no task"}),
     Endpoint("POST", "/v0/tasks", create_task, "Create a task", "avido", body=CreateTaskBody, response=TaskEnvelope,
-             status=201),
-    Endpoint("GET", "/v0/tasks", list_tasks, "List tasks", "avido", response=TaskPage, query=_Q_PAGE),
-    Endpoint("GET", "/v0/tasks/{id}", get_task, "Get a task", "avido", response=TaskEnvelope),
+             status=201, errors=_WRITE),
+    Endpoint("GET", "/v0/tasks", list_tasks, "List tasks", "avido", response=TaskPage, query=_Q_PAGE, errors=_READ),
+    Endpoint("GET", "/v0/tasks/{id}", get_task, "Get a task", "avido", response=TaskEnvelope, errors=_ONE),
     Endpoint("PUT", "/v0/tasks/{id}", update_task, "Update a task", "avido", body=UpdateTaskBody,
-             response=TaskEnvelope),
+             response=TaskEnvelope, errors={**_WRITE, **_ONE}),
     Endpoint("GET", "/v0/tests", list_tests, "List tests", "avido", response=TestPage,
-             query={**_Q_PAGE, "taskId": "Task ids, comma-separated"}),
-    Endpoint("GET", "/v0/tests/{id}", get_test, "Get a test", "avido", response=TestEnvelope),
+             query={**_Q_PAGE, "taskId": "Task ids, comma-separated"}, errors={**_READ, 404: "Task not found"}),
+    Endpoint("GET", "/v0/tests/{id}", get_test, "Get a test", "avido", response=TestEnvelope, errors=_ONE),
     Endpoint("POST", "/v0/validate-webhook", validate_webhook, "Check a webhook's signature", "avido",
-             body=ValidateWebhookBody, response=ValidateWebhookResponse),
+             body=ValidateWebhookBody, response=ValidateWebhookResponse, errors=_WRITE),
 ]  # fmt: skip
 
 DIALECT = Dialect(

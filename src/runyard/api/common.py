@@ -38,6 +38,7 @@ class Endpoint:
     auth: bool = True
     query: dict[str, str] = field(default_factory=dict)  # name -> description
     content_type: str = "application/json"
+    errors: dict[int, str] = field(default_factory=dict)  # error statuses it answers -> when
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

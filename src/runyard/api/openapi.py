@@ -34,6 +34,10 @@ def build_openapi(dialects: Sequence[Dialect], version: str) -> dict[str, Any]:
             "tags": [ep.tag],
             "responses": {
                 str(ep.status): success,
+                **{
+                    str(status): {"description": when, "content": {error_type: {"schema": error_schema}}}
+                    for status, when in sorted(ep.errors.items())
+                },
                 "default": {"description": "Error", "content": {error_type: {"schema": error_schema}}},
             },
         }
