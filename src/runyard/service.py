@@ -8,11 +8,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import posixpath
 import secrets
 from typing import Any
 
 import msgspec
 
+from runyard import identifiers
+from runyard.durations import MAX_DURATION_S
 from runyard.errors import BadRequest, ConflictError, Forbidden, NotFoundError, ServiceNotTriggerable
 from runyard.evals.service import Evaluations
 from runyard.events import EventBus
@@ -26,7 +29,7 @@ from runyard.tasks import TaskRegistry
 
 DEFAULT_IDEMPOTENCY_TTL_S = 30 * 86400.0
 PACKET_UPLOAD_TTL_S = 3600.0
-MAX_SPAN_S = 3650 * 86400.0  # ten years: the bound of every duration and delay
+MAX_SPAN_S = MAX_DURATION_S  # ten years: the bound of every duration and delay
 MAX_ATTEMPTS = 1000
 MAX_PRIORITY = 1_000_000
 MANUAL = frozenset(
@@ -59,6 +62,16 @@ class TriggerRequest(msgspec.Struct, kw_only=True):
     replay_of: str | None = None
 
 
+def packet_path(path: str) -> str:
+    """`a/./b//c.json` and `/a/b/c.json` are `a/b/c.json`; a path that leaves the root or names nothing is a
+    BadRequest."""
+    identifiers.check("the packet path", path, 1024, allow_empty=False)
+    normal = posixpath.normpath("/" + path).lstrip("/")
+    if not normal or ".." in path.split("/"):
+        raise BadRequest(f"the packet path {path!r} must name a file below the root (no '..')")
+    return normal
+
+
 class Service:
     def __init__(self, store: Store, tasks: TaskRegistry, events: EventBus | None = None) -> None:
         self.store = store
@@ -71,6 +84,7 @@ class Service:
     def task(self, name: str) -> TaskDef:
         task = self.tasks.get(name)
         if task is None:
+            identifiers.check("the task name", name, identifiers.MAX_TASK_NAME)
             raise NotFoundError(f"task {name!r} not found")
         return task
 
@@ -92,6 +106,11 @@ class Service:
                 raise BadRequest(f"{name} must be between 0 and {MAX_SPAN_S // 86400:.0f} days")
         if req.delay_until is not None and req.delay_until > now_us() + int(MAX_SPAN_S * 1_000_000):
             raise BadRequest(f"delay must be at most {MAX_SPAN_S // 86400:.0f} days ahead")
+        identifiers.check("queue", req.queue, identifiers.MAX_QUEUE_NAME)
+        identifiers.check("concurrencyKey", req.concurrency_key, identifiers.MAX_CONCURRENCY_KEY)
+        identifiers.check("idempotencyKey", req.idempotency_key, identifiers.MAX_IDEMPOTENCY_KEY)
+        identifiers.check("Idempotency-Key header", req.request_key, identifiers.MAX_IDEMPOTENCY_KEY)
+        identifiers.check_tags(req.tags)
         queue = req.queue or task.queue_name
         set_limit = req.set_queue_limit
         limit = req.queue_limit
@@ -107,11 +126,11 @@ class Service:
             tags=req.tags,
             metadata=req.metadata,
             concurrency_key=req.concurrency_key,
-            idempotency_key=req.idempotency_key,
+            idempotency_key=req.idempotency_key or None,  # an empty key is no key, in every dialect
             idempotency_ttl_s=(
                 req.idempotency_ttl_s if req.idempotency_ttl_s is not None else DEFAULT_IDEMPOTENCY_TTL_S
             ),
-            request_key=req.request_key,
+            request_key=req.request_key or None,
             priority=req.priority,
             delay_until=req.delay_until,
             ttl_s=req.ttl_s,
@@ -311,6 +330,8 @@ class Service:
         return await self.trigger(req)
 
     async def reschedule(self, run_id: str, delay_until: int) -> Run:
+        if delay_until > now_us() + int(MAX_SPAN_S * 1_000_000):
+            raise BadRequest(f"delay must be at most {MAX_SPAN_S // 86400:.0f} days ahead")
         try:
             run = await self.store.reschedule(run_id, delay_until)
         except NotFound:
@@ -324,6 +345,7 @@ class Service:
     async def update_run_info(
         self, run_id: str, *, tags: list[str] | None = None, metadata: dict[str, Any] | None = None
     ) -> Run:
+        identifiers.check_tags(tags or [])
         try:
             run = await self.store.update_run_info(run_id, tags=tags, metadata=metadata)
         except NotFound:
@@ -342,17 +364,19 @@ class Service:
             raise BadRequest(str(exc)) from None
 
     # -- packets -------------------------------------------------------------------------------------------
-    async def reserve_packet(self, path: str) -> str:
-        """A single-use token to upload the packet at `path` within PACKET_UPLOAD_TTL_S."""
+    async def reserve_packet(self, path: str) -> tuple[str, str]:
+        """A single-use token to upload the packet at `path` within PACKET_UPLOAD_TTL_S, and the normalized
+        path it is stored under. Presigning a path again keeps its data until the new upload lands."""
+        path = packet_path(path)
         token = secrets.token_urlsafe(24)
         await self.store.create_packet(path, token, now_us() + int(PACKET_UPLOAD_TTL_S * 1_000_000))
-        return token
+        return token, path
 
     async def upload_packet(self, token: str, data: bytes, content_type: str) -> bool:
         return await self.store.fill_packet(token, data, content_type)
 
     async def packet(self, path: str) -> tuple[bytes, str] | None:
-        return await self.store.get_packet(path)
+        return await self.store.get_packet(packet_path(path))
 
     # -- batches -------------------------------------------------------------------------------------
     async def create_batch(

@@ -15,7 +15,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 from runyard.api.auth import AuthMiddleware
-from runyard.api.common import ApiError, Handler, json_response
+from runyard.api.common import TOO_DEEP, ApiError, Handler, json_response
 from runyard.api.dialects import DIALECTS, all_endpoints, error_for_path, is_open
 from runyard.api.openapi import build_openapi, docs_html
 from runyard.errors import RunyardError
@@ -41,6 +41,8 @@ def guarded(handler: Handler) -> Handler:
             return error_for_path(request.url.path, exc.status, exc.message, exc.errors)
         except RunyardError as exc:
             return error_for_path(request.url.path, exc.status, exc.message)
+        except RecursionError:  # input nested deeper than any decoder or encoder will follow
+            return error_for_path(request.url.path, 400, TOO_DEEP)
 
     endpoint.__name__ = handler.__name__
     return endpoint

@@ -10,7 +10,7 @@ from typing import Any, Literal
 
 import msgspec
 
-from runyard.api.common import ApiError, ProblemDetail
+from runyard.api.common import TOO_DEEP, ApiError, ProblemDetail
 from runyard.evals.apps import Application
 from runyard.evals.spec import Counts, Evaluator, MatchEvaluator, Suite
 from runyard.ids import us_to_iso
@@ -70,6 +70,8 @@ def decode(raw: bytes, type_: type[Any]) -> Any:
         raise invalid(path, message, code) from None
     except msgspec.DecodeError as exc:
         raise ApiError(400, f"the body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise ApiError(400, TOO_DEEP) from None
 
 
 def check_text(field: str, value: str, *, empty: bool = False) -> None:

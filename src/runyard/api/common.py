@@ -100,6 +100,19 @@ async def read_body(request: Request) -> bytes:
     return b"".join(chunks)
 
 
+TOO_DEEP = "the JSON is nested too deeply"
+INT64_MAX = 2**63 - 1
+
+
+def parse_int(raw: str, low: int, high: int) -> int:
+    """A query parameter's integer within [low, high] (ASCII digits, optional minus); ValueError otherwise."""
+    text = raw.strip()
+    digits = text.removeprefix("-")
+    if not (digits.isascii() and digits.isdigit()) or len(digits) > 19 or not low <= int(text) <= high:
+        raise ValueError(f"expected an integer from {low} to {high}")
+    return int(text)
+
+
 def decode_body(raw: bytes, type_: type[Any], *, where: str = "body") -> Any:
     """Decode a JSON body into `type_`; an empty body is `{}`. Bad JSON -> 400, wrong shape -> 422."""
     if not raw.strip():
@@ -117,3 +130,5 @@ def decode_body(raw: bytes, type_: type[Any], *, where: str = "body") -> Any:
         raise ApiError(
             400, f"the body is not valid JSON: {exc}", [ProblemDetail(location=where, message=str(exc))]
         ) from None
+    except RecursionError:
+        raise ApiError(400, TOO_DEEP, [ProblemDetail(location=where, message=TOO_DEEP)]) from None

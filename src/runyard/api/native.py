@@ -10,17 +10,19 @@ from starlette.responses import Response
 
 from runyard.api import native_schedules
 from runyard.api.common import (
+    INT64_MAX,
     ApiError,
     Endpoint,
     Problem,
     ProblemDetail,
     decode_body,
     json_response,
+    parse_int,
     problem,
     read_body,
 )
 from runyard.api.dialect import Dialect
-from runyard.durations import parse_duration, parse_time_us
+from runyard.durations import parse_due_us, parse_duration
 from runyard.ids import is_ulid, now_us, us_to_rfc3339
 from runyard.models import Attempt, Run, RunStatus
 from runyard.records import ListRunsParams
@@ -189,14 +191,9 @@ def _delay_until(value: str | float | None) -> int | None:
     if value is None:
         return None
     try:
-        return now_us() + int(parse_duration(value) * 1_000_000)
-    except ValueError:
-        pass
-    try:
-        return parse_time_us(str(value))
-    except ValueError:
-        message = f"cannot parse delay {value!r}: use a duration like 30s or an ISO date-time"
-        raise ApiError(422, message, [ProblemDetail(location="body.delay", message=message)]) from None
+        return parse_due_us(value, now_us())
+    except ValueError as exc:
+        raise ApiError(422, f"delay: {exc}", [ProblemDetail(location="body.delay", message=str(exc))]) from None
 
 
 async def trigger(request: Request) -> Response:
@@ -221,7 +218,7 @@ async def trigger(request: Request) -> Response:
 async def list_runs(request: Request) -> Response:
     q = request.query_params
     try:
-        limit = int(q.get("limit", "50"))
+        limit = parse_int(q.get("limit", "50"), 1, 1000)
         statuses = [RunStatus(s) for s in q["status"].split(",")] if q.get("status") else None
     except ValueError as exc:
         raise ApiError(422, f"bad query: {exc}") from None
@@ -259,10 +256,10 @@ async def run_logs(request: Request) -> Response:
     service = _service(request)
     run_id = _run_id(request)
     try:
-        after = int(request.query_params.get("after", "0"))
-        limit = min(5000, max(1, int(request.query_params.get("limit", "1000"))))
-    except ValueError:
-        raise ApiError(422, "after and limit must be integers") from None
+        after = parse_int(request.query_params.get("after", "0"), 0, INT64_MAX)
+        limit = parse_int(request.query_params.get("limit", "1000"), 1, 5000)
+    except ValueError as exc:
+        raise ApiError(422, f"after and limit: {exc}") from None
     run = await service.get_run(run_id)
     lines = await service.logs(run_id, after_seq=after, limit=limit)
     page = LogPage(

@@ -7,7 +7,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runyard.api.common import ApiError, Endpoint, decode_body, json_response, read_body
+from runyard.api.common import ApiError, Endpoint, decode_body, json_response, parse_int, read_body
 from runyard.evals.spec import MAX_ITEMS, Counts, Dataset, Example, ItemResult
 from runyard.service import Service
 
@@ -51,12 +51,9 @@ def _int(request: Request, name: str, default: int | None, low: int, high: int) 
     if raw is None:
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise ApiError(400, f"{name} must be an integer") from None
-    if not low <= value <= high:
-        raise ApiError(400, f"{name} must be between {low} and {high}")
-    return value
+        return parse_int(raw, low, high)
+    except ValueError as exc:
+        raise ApiError(400, f"{name}: {exc}") from None
 
 
 async def create_dataset(request: Request) -> Response:

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard import cron
-from runyard.api.common import ApiError, Endpoint, decode_body, json_response, read_body
+from runyard.api.common import ApiError, Endpoint, decode_body, json_response, parse_int, read_body
 from runyard.ids import is_ulid, us_to_rfc3339
 from runyard.models import Schedule
 from runyard.schedules import ScheduleInput, Schedules
@@ -87,9 +87,9 @@ async def create_schedule(request: Request) -> Response:
 async def list_schedules(request: Request) -> Response:
     q = request.query_params
     try:
-        limit, offset = int(q.get("limit", "50")), int(q.get("offset", "0"))
-    except ValueError:
-        raise ApiError(422, "limit and offset must be integers") from None
+        limit, offset = parse_int(q.get("limit", "50"), 1, MAX_LIMIT), parse_int(q.get("offset", "0"), 0, 10**12)
+    except ValueError as exc:
+        raise ApiError(422, f"limit and offset: {exc}") from None
     if not 1 <= limit <= MAX_LIMIT or offset < 0:
         raise ApiError(422, f"limit must be from 1 to {MAX_LIMIT} and offset 0 or more")
     schedules = _schedules(request)

@@ -10,7 +10,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runyard.api.common import ApiError, Endpoint
+from runyard.api.common import INT64_MAX, ApiError, Endpoint, parse_int
 from runyard.api.native import NativeLogLine, NativeRun, render_run
 from runyard.api.sse import event_frames, frame, log_lines, resume_point, stream
 from runyard.errors import NotFoundError
@@ -58,9 +58,9 @@ async def logs_stream(request: Request) -> Response:
     run_id = str(request.path_params["id"])
     service = _service(request)
     try:
-        after = int(request.query_params.get("after", "0"))
-    except ValueError:
-        raise ApiError(422, "after must be an integer") from None
+        after = parse_int(request.query_params.get("after", "0"), 0, INT64_MAX)
+    except ValueError as exc:
+        raise ApiError(422, f"after: {exc}") from None
     if not is_ulid(run_id):
         raise ApiError(404, "run not found")
     try:

@@ -12,7 +12,17 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 
-from runyard.api.common import ApiError, Endpoint, Problem, ProblemDetail, json_response, problem, read_body
+from runyard.api.common import (
+    TOO_DEEP,
+    ApiError,
+    Endpoint,
+    Problem,
+    ProblemDetail,
+    json_response,
+    parse_int,
+    problem,
+    read_body,
+)
 from runyard.api.dialect import Dialect
 from runyard.durations import parse_time_us
 from runyard.errors import NotFoundError
@@ -178,11 +188,9 @@ def _int_query(request: Request, name: str, default: int, low: int, high: int) -
     if raw is None:
         return default
     try:
-        value = int(raw)
-    except ValueError:
-        raise _invalid(f"query.{name}", "expected an integer", raw) from None
-    if not low <= value <= high:
-        raise _invalid(f"query.{name}", f"expected an integer from {low} to {high}", value)
+        value = parse_int(raw, low, high)
+    except ValueError as exc:
+        raise _invalid(f"query.{name}", str(exc), raw) from None
     return value
 
 
@@ -202,6 +210,8 @@ async def trigger_run(request: Request) -> Response:
             body = msgspec.json.decode(raw)
         except msgspec.DecodeError as exc:
             raise _invalid("body", f"the body is not valid JSON: {exc}", status=400) from None
+        except RecursionError:
+            raise _invalid("body", TOO_DEEP, status=400) from None
         if not isinstance(body, dict):
             raise _invalid("body", "expected a JSON object")
         for key in body:

@@ -33,7 +33,7 @@ def resume_point(request: Request) -> int | None:
     raw = request.headers.get("last-event-id") or request.query_params.get("lastEventId")
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or len(raw) > 19:
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
         location = "header.Last-Event-ID" if request.headers.get("last-event-id") else "query.lastEventId"
         raise ApiError(
             422, "validation failed", [ProblemDetail(location=location, message="not an event id", value=raw)]

@@ -11,7 +11,7 @@ from starlette.responses import Response
 
 from runyard.api import trigger_dev_schedules
 from runyard.api.auth import PACKET_UPLOADS, key_from_headers
-from runyard.api.common import ApiError, Endpoint, json_response, read_body
+from runyard.api.common import TOO_DEEP, ApiError, Endpoint, json_response, parse_int, read_body
 from runyard.api.dialect import Dialect
 from runyard.api.trigger_dev_render import (
     BatchResponse,
@@ -181,6 +181,8 @@ async def stream_batch_items(request: Request) -> Response:
             item = msgspec.json.decode(line, type=StreamItem)
         except (msgspec.ValidationError, msgspec.DecodeError) as exc:
             raise bad(f"Invalid batch item on line {n}: {exc}") from None
+        except RecursionError:
+            raise bad(f"Invalid batch item on line {n}: {TOO_DEEP}") from None
         if not 0 <= item.index < batch.run_count:
             raise bad(f"item index {item.index} is outside the batch of {batch.run_count}")
         if item.index in errored or item.index in indices:
@@ -226,9 +228,9 @@ def _csv(request: Request, name: str) -> list[str] | None:
 async def list_runs(request: Request) -> Response:
     q = request.query_params
     try:
-        size = int(q.get("page[size]", "25"))
+        size = parse_int(q.get("page[size]", "25"), 1, 100)
     except ValueError:
-        raise bad("page[size] must be an integer") from None
+        raise bad("page[size] must be between 1 and 100") from None
     if not 1 <= size <= 100:
         raise bad("page[size] must be between 1 and 100")
     statuses = None
@@ -334,10 +336,7 @@ async def override_queue_limit(request: Request) -> Response:
 
 async def create_packet_upload(request: Request) -> Response:
     """Step 1 of an offloaded payload: a presigned URL to PUT it to, and the path to trigger with."""
-    path = str(request.path_params["filename"])
-    if not 0 < len(path) <= 1024:
-        raise bad("the packet name must be 1 to 1024 characters")
-    token = await _service(request).reserve_packet(path)
+    token, path = await _service(request).reserve_packet(str(request.path_params["filename"]))
     upload = f"{str(request.base_url).rstrip('/')}{PACKET_UPLOADS}{token}"
     return json_response(PacketUrl(presignedUrl=upload, storagePath=path))
 

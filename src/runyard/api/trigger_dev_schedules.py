@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard import cron
-from runyard.api.common import ApiError, Endpoint, json_response, read_body
+from runyard.api.common import ApiError, Endpoint, json_response, parse_int, read_body
 from runyard.api.trigger_dev_wire import bad, decode
 from runyard.errors import NotFoundError
 from runyard.ids import is_ulid, us_to_rfc3339
@@ -155,10 +155,10 @@ async def create_schedule(request: Request) -> Response:
 async def list_schedules(request: Request) -> Response:
     q = request.query_params
     try:
-        page = int(q.get("page", "1"))
-        per_page = int(q.get("perPage", "10"))
+        page = parse_int(q.get("page", "1"), 1, 10**9)
+        per_page = parse_int(q.get("perPage", "10"), 1, MAX_PER_PAGE)
     except ValueError:
-        raise bad("page and perPage must be integers") from None
+        raise bad(f"page must be 1 or more and perPage from 1 to {MAX_PER_PAGE}") from None
     if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
         raise bad(f"page must be 1 or more and perPage from 1 to {MAX_PER_PAGE}")
     schedules = _schedules(request)

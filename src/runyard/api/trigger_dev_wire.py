@@ -13,8 +13,8 @@ from typing import Any
 import msgspec
 from starlette.responses import Response
 
-from runyard.api.common import ApiError, ProblemDetail, json_response
-from runyard.durations import parse_duration, parse_time_us
+from runyard.api.common import TOO_DEEP, ApiError, ProblemDetail, json_response
+from runyard.durations import parse_due_us, parse_duration
 from runyard.ids import is_ulid, now_us
 from runyard.models import RunStatus
 from runyard.service import MAX_PRIORITY, TriggerRequest
@@ -139,6 +139,8 @@ def decode(raw: bytes, type_: type[Any]) -> Any:
         raise bad(f"Invalid request body: {exc}".replace("`$.", "`")) from None
     except msgspec.DecodeError:
         raise bad("Invalid request body: the body is not valid JSON") from None
+    except RecursionError:
+        raise bad(f"Invalid request body: {TOO_DEEP}") from None
 
 
 def run_friendly_id(run_id: str) -> str:
@@ -216,14 +218,9 @@ def parse_delay(delay: str | None) -> int | None:
     if delay is None:
         return None
     try:
-        return now_us() + int(parse_duration(delay) * 1_000_000)
-    except ValueError:
-        pass
-    try:
-        return parse_time_us(delay) if not delay.strip().isdigit() else None
-    except ValueError:
-        pass
-    raise bad(f"Invalid delay {delay!r}: use a duration like 30s, 15m, 1h, 2w or an ISO 8601 date-time")
+        return parse_due_us(delay, now_us())
+    except ValueError as exc:
+        raise bad(f"Invalid delay: {exc}") from None
 
 
 def parse_priority(priority: float | None) -> int:

@@ -304,12 +304,13 @@ UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL;
 
 -- name: upsert_packet
 INSERT INTO packets (path, upload_token, expires_at, created_at) VALUES (:path, :upload_token, :expires_at, :now)
-ON CONFLICT (path) DO UPDATE SET upload_token = excluded.upload_token, expires_at = excluded.expires_at,
-    data = NULL, content_type = NULL;
+ON CONFLICT (path) DO UPDATE SET upload_token = excluded.upload_token, expires_at = excluded.expires_at;
 
 -- name: fill_packet
-UPDATE packets SET data = :data, content_type = :content_type
-WHERE upload_token = :upload_token AND expires_at > :now AND data IS NULL;
+-- A token is used once: it is spent (renamed, still unique) as the data lands; a packet presigned again keeps
+-- its data until the new upload replaces it.
+UPDATE packets SET data = :data, content_type = :content_type, upload_token = 'spent:' || upload_token
+WHERE upload_token = :upload_token AND expires_at > :now;
 
 -- name: packet_by_path
 SELECT * FROM packets WHERE path = :path AND data IS NOT NULL;
