@@ -73,11 +73,11 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
         path.write_text(config)
         port = free_port()
         overrides.setdefault("processes", 0)
+        overrides.setdefault("database", f"sqlite:///{tmp_path / f'db-{len(servers)}.sqlite'}")
         overrides.setdefault("socket", str(sockets / f"{len(servers)}.sock"))  # short: a unix path has <108 bytes
         settings = load_settings(
             path,
             listen=f"127.0.0.1:{port}",
-            database=f"sqlite:///{tmp_path / f'db-{len(servers)}.sqlite'}",
             data_dir=str(tmp_path / "data"),
             **overrides,
         )

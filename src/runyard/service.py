@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from runyard import identifiers
+from runyard import identifiers, tokens
 from runyard.durations import MAX_DURATION_S
 from runyard.errors import BadRequest, ConflictError, Forbidden, NotFoundError, ServiceNotTriggerable
 from runyard.evals.service import Evaluations
@@ -79,6 +79,7 @@ class Service:
         self.events = events or EventBus()
         self.schedules = Schedules(store, tasks, self.events, self)
         self.evaluations = Evaluations(store, self)
+        self._token_key: bytes | None = None
 
     # -- triggering --------------------------------------------------------------------------------
     def task(self, name: str) -> TaskDef:
@@ -285,6 +286,20 @@ class Service:
         queue = await self.store.upsert_queue(name, concurrency_limit)
         self.events.work_available.set()
         return queue
+
+    async def _public_token_key(self) -> bytes:
+        if self._token_key is None:
+            secret = await self.store.server_secret("public_tokens", secrets.token_bytes(32))
+            self._token_key = tokens.derive_key(secret)
+        return self._token_key
+
+    async def public_token(self, claims: dict[str, Any], ttl_s: int = 3600) -> str:
+        """A public access token (HS256 JWT) carrying `claims`, signed with the server's derived key."""
+        return tokens.sign(await self._public_token_key(), claims, ttl_s)
+
+    async def public_token_claims(self, raw: str) -> dict[str, Any] | None:
+        """The claims of a valid, unexpired public access token of this server, else None."""
+        return tokens.verify(await self._public_token_key(), raw)
 
     async def api_key_is_valid(self, raw_key: str) -> bool:
         """Whether `raw_key` is an active (not revoked) API key."""

@@ -60,7 +60,10 @@ def server(tmp: Path, port: int) -> Iterator[subprocess.Popen[bytes]]:
         proc.wait()
 
 
-async def trigger_burst(base: str, acknowledged: list[str], stop: asyncio.Event) -> None:
+KILL_AFTER = 60  # acknowledged triggers before the kill; the 16 streams still have requests in flight
+
+
+async def trigger_burst(base: str, acknowledged: list[str], stop: asyncio.Event, enough: asyncio.Event) -> None:
     headers = {"Authorization": f"Bearer {API_KEY}"}
     async with httpx.AsyncClient(base_url=base, headers=headers, timeout=5) as client:
 
@@ -75,6 +78,8 @@ async def trigger_burst(base: str, acknowledged: list[str], stop: asyncio.Event)
                     return  # the server is gone: whatever was not acknowledged may be lost
                 if resp.status_code == 201:
                     acknowledged.append(resp.json()["id"])
+                    if len(acknowledged) >= KILL_AFTER:
+                        enough.set()
 
         await asyncio.gather(*(one_stream(n) for n in range(16)))
 
@@ -86,9 +91,10 @@ def test_kill9_mid_burst_loses_no_acknowledged_run(tmp_path: Path) -> None:
     with server(tmp_path, port) as proc:
 
         async def burst_then_kill() -> None:
-            stop = asyncio.Event()
-            burst = asyncio.create_task(trigger_burst(base, acknowledged, stop))
-            await asyncio.sleep(1.5)  # runs are being triggered, queued and executed
+            stop, enough = asyncio.Event(), asyncio.Event()
+            burst = asyncio.create_task(trigger_burst(base, acknowledged, stop, enough))
+            # Runs are being triggered, queued and executed; a slow machine only makes the burst longer.
+            await asyncio.wait([burst, asyncio.create_task(enough.wait())], timeout=60, return_when="FIRST_COMPLETED")
             os.kill(proc.pid, signal.SIGKILL)
             await asyncio.sleep(0.2)
             stop.set()
@@ -96,7 +102,7 @@ def test_kill9_mid_burst_loses_no_acknowledged_run(tmp_path: Path) -> None:
 
         asyncio.run(burst_then_kill())
         proc.wait()
-    assert len(acknowledged) > 50, "the burst should have been acknowledged many times before the kill"
+    assert len(acknowledged) >= KILL_AFTER, "the burst should have been acknowledged many times before the kill"
 
     with server(tmp_path, port):
         headers = {"Authorization": f"Bearer {API_KEY}"}

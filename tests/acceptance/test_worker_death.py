@@ -50,6 +50,15 @@ def group_alive(pgid: int) -> bool:
         return False
 
 
+def pid_in(path: Path) -> int:
+    """The pid a shell wrote to `path`, 0 while the file is missing or still empty."""
+    try:
+        text = path.read_text().strip()
+    except FileNotFoundError:
+        return 0
+    return int(text) if text.isdigit() else 0
+
+
 def wait_until(check: object, timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not check():  # type: ignore[operator]
@@ -85,11 +94,11 @@ def test_sigkilled_worker_leaves_no_process_behind_and_the_retry_does_not_overla
         procs.append(first)
         with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {API_KEY}"}, timeout=5) as client:
             run_id = client.post("/api/tasks/hold/run").json()["id"]
-            wait_until(lambda: (work / "group.pid").exists(), 30, "the first attempt never started")
-            escaped = int((work / "escaped.pid").read_text())
-            group = int((work / "group.pid").read_text())
+            wait_until(lambda: pid_in(work / "group.pid"), 30, "the first attempt never started")
+            escaped, group = pid_in(work / "escaped.pid"), pid_in(work / "group.pid")
             assert alive(escaped) and group_alive(group)
-            assert os.getpgid(escaped) != group  # it left the run's process group
+            # `setsid` runs in the background: it leaves the run's process group a moment after its pid is known
+            wait_until(lambda: os.getpgid(escaped) != group, 10, "the grandchild never left the process group")
 
             first.send_signal(signal.SIGKILL)
             first.wait()

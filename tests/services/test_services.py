@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import os
 import signal
+import socket
 import sqlite3
 import subprocess
 import sys
@@ -52,6 +53,16 @@ def start(tmp: Path, port: int) -> subprocess.Popen[bytes]:
     )  # fmt: skip
     wait_healthy(f"http://127.0.0.1:{port}", proc)
     return proc
+
+
+def port_free(port: int) -> bool:
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
 
 
 def until(what: str, check: Callable[[], Any], timeout: float = 20) -> Any:
@@ -122,6 +133,7 @@ def test_services_and_startup_tasks(tmp_path: Path) -> None:
     ).fetchone() == (0,)
     assert until("the replica processes to exit", lambda: replica_processes() == 0, timeout=10)
 
+    assert until("the port to be free again", lambda: port_free(port), timeout=15)  # its processes have all exited
     proc = start(tmp_path, port)  # a second start: replicas again, and the startup task once more
     try:
         until("two new web replicas", lambda: len([r for r in runs("web") if r["status"] == "running"]) == 2)

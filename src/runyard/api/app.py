@@ -16,7 +16,7 @@ from starlette.routing import Route
 
 from runyard.api.auth import AuthMiddleware
 from runyard.api.common import TOO_DEEP, ApiError, Handler, json_response
-from runyard.api.dialects import DIALECTS, all_endpoints, error_for_path, is_open
+from runyard.api.dialects import DIALECTS, all_endpoints, error_for_path, is_open, token_grants
 from runyard.api.openapi import build_openapi, docs_html
 from runyard.errors import RunyardError
 from runyard.runtime import Runtime
@@ -73,6 +73,13 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_for_path(request.url.path, 500, "internal server error")
 
+    async def check_token(raw: str, method: str, path: str) -> bool:
+        claims = await runtime.service.public_token_claims(raw)
+        scopes = claims.get("scopes") if claims else None
+        if not isinstance(scopes, list) or not all(isinstance(s, str) for s in scopes):
+            return False
+        return token_grants(scopes, method, path)
+
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await runtime.start()
@@ -86,7 +93,13 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
     app = Starlette(
         routes=routes,
         middleware=[
-            Middleware(AuthMiddleware, check_key=runtime.service.api_key_is_valid, is_open=is_open, deny=error_for_path)
+            Middleware(
+                AuthMiddleware,
+                check_key=runtime.service.api_key_is_valid,
+                is_open=is_open,
+                deny=error_for_path,
+                check_token=check_token,
+            )
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,

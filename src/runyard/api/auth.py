@@ -12,6 +12,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from runyard.keys import hash_key
+from runyard.tokens import looks_like_token
 
 CACHE_SECONDS = 5.0
 PACKET_UPLOADS = "/api/v1/packets/upload/"  # presigned: the single-use token in the path is the credential
@@ -19,6 +20,7 @@ PACKET_UPLOADS = "/api/v1/packets/upload/"  # presigned: the single-use token in
 KeyCheck = Callable[[str], Awaitable[bool]]  # is this raw key an active API key?
 OpenCheck = Callable[[str], bool]  # is this path served without a key?
 Deny = Callable[[str, int, str], Response]  # (path, status, message) -> the owning dialect's error
+TokenCheck = Callable[[str, str, str], Awaitable[bool]]  # (public token, method, path) -> does it grant this?
 
 
 def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
@@ -33,8 +35,11 @@ def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
 
 
 class AuthMiddleware:
-    def __init__(self, app: ASGIApp, check_key: KeyCheck, is_open: OpenCheck, deny: Deny) -> None:
+    def __init__(
+        self, app: ASGIApp, check_key: KeyCheck, is_open: OpenCheck, deny: Deny, check_token: TokenCheck | None = None
+    ) -> None:
         self.app = app
+        self.check_token = check_token
         self.check_key = check_key
         self.is_open = is_open
         self.deny = deny
@@ -47,6 +52,12 @@ class AuthMiddleware:
         raw = key_from_headers(scope["headers"])
         if raw is None:
             await self._deny(scope, receive, send, "missing API key: send Authorization: Bearer <key>")
+            return
+        if self.check_token is not None and looks_like_token(raw):
+            if await self.check_token(raw, scope["method"], scope["path"]):
+                await self.app(scope, receive, send)
+            else:
+                await self._deny(scope, receive, send, "the public access token is not valid for this request")
             return
         digest = hash_key(raw)
         now = time.monotonic()

@@ -14,6 +14,7 @@ from runyard.api.common import Endpoint, ProblemDetail
 from runyard.models import RunStatus
 
 ErrorRenderer = Callable[[int, str, "list[ProblemDetail] | None"], Response]
+TokenGrants = Callable[[Sequence[str], str, str], bool]  # (scopes, method, path) -> allowed
 
 
 @dataclass(frozen=True)
@@ -27,6 +28,7 @@ class Dialect:
     statuses: Mapping[RunStatus, str]  # every engine status in the dialect's words
     open_paths: frozenset[str] = frozenset()  # exact paths served without an API key
     open_prefixes: tuple[str, ...] = ()  # path prefixes served without an API key
+    token_grants: TokenGrants | None = None  # which (method, path) a public access token's scopes may read
 
     def match(self, path: str) -> int:
         """The length of the longest of its prefixes that `path` starts with, -1 if none."""

@@ -43,5 +43,11 @@ def is_open(path: str) -> bool:
     return path in APP_OPEN_PATHS or dialect_for(path).is_open(path)
 
 
+def token_grants(scopes: list[str], method: str, path: str) -> bool:
+    """Whether a public access token with `scopes` may make this request (only where its dialect says so)."""
+    grants = dialect_for(path).token_grants
+    return grants is not None and grants(scopes, method, path)
+
+
 def all_endpoints() -> list[Endpoint]:
     return [ep for dialect in DIALECTS for ep in dialect.endpoints]

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import unquote
 
@@ -10,10 +12,11 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard.api import trigger_dev_schedules
-from runyard.api.auth import PACKET_UPLOADS, key_from_headers
+from runyard.api.auth import PACKET_UPLOADS
 from runyard.api.common import TOO_DEEP, ApiError, Endpoint, json_response, parse_int, read_body
 from runyard.api.dialect import Dialect
 from runyard.api.trigger_dev_render import (
+    ENV,
     BatchResponse,
     BatchV3Response,
     CreateBatchResponse,
@@ -27,7 +30,6 @@ from runyard.api.trigger_dev_render import (
     RunList,
     StreamItemsResponse,
     TriggerResponse,
-    public_token,
     render_batch,
     render_listed,
     render_retrieved,
@@ -102,9 +104,27 @@ async def _inline(service: Service, item: Any) -> Any:
     return item
 
 
-def _token(request: Request, scopes: list[str]) -> dict[str, str]:
-    key = key_from_headers(request.scope["headers"]) or ""
-    return {"x-trigger-jwt": public_token(key, scopes)}
+async def _token(request: Request, scopes: list[str]) -> dict[str, str]:
+    """The public access token the SDK hands to browsers: read access to what was just created."""
+    return {"x-trigger-jwt": await _service(request).public_token({"sub": ENV["id"], "pub": True, "scopes": scopes})}
+
+
+_TOKEN_READS = (  # the routes a public access token may read, as Trigger.dev's (allowJWT), and the scope kind
+    (re.compile(r"/api/v3/runs/([^/]+)"), "runs"),
+    (re.compile(r"/api/v2/batches/([^/]+)"), "batch"),
+)
+
+
+def token_grants(scopes: Sequence[str], method: str, path: str) -> bool:
+    """`read:runs:<id>` reads that run, `read:batch:<id>` that batch, `read:runs` every run; `read:all` and
+    `admin` read all of these. Nothing else accepts a public token."""
+    if method not in ("GET", "HEAD"):
+        return False
+    for pattern, kind in _TOKEN_READS:
+        if found := pattern.fullmatch(path):
+            wanted = {f"read:{kind}:{found.group(1)}", f"read:{kind}", "read:all", "admin"}
+            return any(scope in wanted for scope in scopes)
+    return False
 
 
 async def _run(request: Request) -> Run:
@@ -126,7 +146,7 @@ async def trigger_task(request: Request) -> Response:
     result = await service.trigger(req)
     run_id = run_friendly_id(result.run.id)
     response = TriggerResponse(id=run_id, isCached=result.cached)
-    return json_response(response, 200, headers=_token(request, [f"read:runs:{run_id}"]))
+    return json_response(response, 200, headers=await _token(request, [f"read:runs:{run_id}"]))
 
 
 async def batch_trigger(request: Request) -> Response:
@@ -141,7 +161,7 @@ async def batch_trigger(request: Request) -> Response:
     await service.seal_batch(batch.id)
     batch_id = batch_friendly_id(batch.id)
     return json_response(
-        BatchV3Response(id=batch_id, runCount=len(reqs)), headers=_token(request, [f"read:batch:{batch_id}"])
+        BatchV3Response(id=batch_id, runCount=len(reqs)), headers=await _token(request, [f"read:batch:{batch_id}"])
     )
 
 
@@ -155,7 +175,7 @@ async def create_batch(request: Request) -> Response:
     response = CreateBatchResponse(
         id=batch_id, runCount=batch.run_count, isCached=cached, idempotencyKey=batch.idempotency_key
     )
-    return json_response(response, headers=_token(request, [f"read:batch:{batch_id}"]))
+    return json_response(response, headers=await _token(request, [f"read:batch:{batch_id}"]))
 
 
 async def stream_batch_items(request: Request) -> Response:
@@ -396,4 +416,5 @@ DIALECT = Dialect(
     statuses=TO_TRIGGER_STATUS,
     open_paths=frozenset({"/api/v1/timezones"}),  # as Trigger.dev
     open_prefixes=(PACKET_UPLOADS,),
+    token_grants=token_grants,
 )

@@ -6,10 +6,6 @@ enum of the SDK.
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import time
 from typing import Any
 
 import msgspec
@@ -248,17 +244,3 @@ def render_batch(batch: BatchRecord) -> BatchResponse:
             errors=[BatchItemFailure(index=e.index, taskIdentifier=e.task, error=e.error) for e in batch.errors],
         ),
     )
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def public_token(secret: str, scopes: list[str], ttl_s: int = 3600) -> str:
-    """An HS256 JWT like the real server's public access token: {sub, pub, scopes, iat, exp}."""
-    now = int(time.time())
-    header = _b64(msgspec.json.encode({"alg": "HS256", "typ": "JWT"}))
-    claims = {"sub": ENV["id"], "pub": True, "scopes": scopes, "iat": now, "exp": now + ttl_s}
-    body = _b64(msgspec.json.encode(claims))
-    signature = hmac.new(secret.encode(), f"{header}.{body}".encode(), hashlib.sha256).digest()
-    return f"{header}.{body}.{_b64(signature)}"

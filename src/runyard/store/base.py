@@ -381,7 +381,11 @@ class Store(EvalStore, abc.ABC):
     async def get_packet(self, path: str) -> tuple[bytes, str] | None:
         """(data, content type) of an uploaded packet."""
 
-    # -- api keys -------------------------------------------------------------------------------
+    # -- api keys and server secrets ---------------------------------------------------------------
+    @abc.abstractmethod
+    async def server_secret(self, name: str, candidate: bytes) -> bytes:
+        """The secret stored under `name`; the first caller's `candidate` becomes it (one transaction)."""
+
     @abc.abstractmethod
     async def create_api_key(self, key: ApiKey, key_hash: str) -> None: ...
 

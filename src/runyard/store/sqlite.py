@@ -528,6 +528,18 @@ class SqliteStore(SqliteSchedules, SqliteEvals, Store):
         row = await self._read(lambda c: _one(c, "packet_by_path", {"path": path}))
         return None if row is None else (bytes(row["data"]), str(row["content_type"]))
 
+    async def server_secret(self, name: str, candidate: bytes) -> bytes:
+        args = {"name": name, "value": candidate, "now": now_us()}
+
+        def run(c: sqlite3.Connection) -> bytes:
+            _exec(c, "insert_server_secret", args)
+            row = _one(c, "server_secret", {"name": name})
+            assert row is not None  # inserted above or by an earlier caller
+            return bytes(row["value"])
+
+        secret: bytes = await self._write(run)
+        return secret
+
     # -- api keys -------------------------------------------------------------------------------------
     async def create_api_key(self, key: ApiKey, key_hash: str) -> None:
         args = {

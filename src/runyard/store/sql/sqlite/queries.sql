@@ -302,6 +302,12 @@ SELECT * FROM api_keys ORDER BY created_at;
 -- name: revoke_api_key
 UPDATE api_keys SET revoked_at = :now WHERE id = :id AND revoked_at IS NULL;
 
+-- name: insert_server_secret
+INSERT INTO server_secrets (name, value, created_at) VALUES (:name, :value, :now) ON CONFLICT (name) DO NOTHING;
+
+-- name: server_secret
+SELECT value FROM server_secrets WHERE name = :name;
+
 -- name: upsert_packet
 INSERT INTO packets (path, upload_token, expires_at, created_at) VALUES (:path, :upload_token, :expires_at, :now)
 ON CONFLICT (path) DO UPDATE SET upload_token = excluded.upload_token, expires_at = excluded.expires_at;

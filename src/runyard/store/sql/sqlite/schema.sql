@@ -212,3 +212,9 @@ CREATE TABLE eval_suites (
 );
 
 CREATE INDEX eval_suites_scope ON eval_suites (scope, created_at, id);
+
+CREATE TABLE server_secrets (
+    name       TEXT PRIMARY KEY,
+    value      BLOB NOT NULL,
+    created_at INTEGER NOT NULL
+);
