@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := tests/sdk/node_modules/.installed
 
-.PHONY: run test lint bench soak install node-deps clean
+.PHONY: run test lint bench soak fuzz install node-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,9 @@ lint: $(STAMP)
 test: $(STAMP) $(NODE_STAMP)
 	$(MAKE) lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+fuzz: $(STAMP)
+	$(PY) -m tests.api.test_fuzz $(or $(EXAMPLES),300)
 
 soak: $(STAMP)
 	$(PY) -m tests.acceptance.soak --seconds 300
