@@ -66,3 +66,23 @@ if __name__ == "__main__":  # `make fuzz`: longer, every check, prints how many 
         outcome = fuzz(Path(tmp), max_examples=examples, checks="all", workers=2)
         print(outcome.stdout)
         sys.exit(outcome.returncode)
+
+
+def test_the_document_states_the_limits_the_server_enforces() -> None:
+    from runyard.api.dialects import DIALECTS
+    from runyard.api.openapi import build_openapi
+
+    doc = build_openapi(DIALECTS, "0")
+
+    def param(path: str, method: str, name: str) -> dict[str, object]:
+        found = [p for p in doc["paths"][path][method]["parameters"] if p["name"] == name]
+        return dict(found[0]["schema"])
+
+    assert param("/v1/runs", "get", "limit") == {"type": "integer", "minimum": 1, "maximum": 1000}
+    assert param("/api/v1/runs", "get", "page[size]") == {"type": "integer", "minimum": 1, "maximum": 100}
+    assert "pattern" in param("/api/runs/{runId}", "get", "runId")
+    assert "pattern" in param("/api/tasks/{taskName}/run", "post", "taskName")
+    assert doc["paths"]["/api/v1/runs/{runId}/tags"]["post"]["requestBody"]["required"] is True
+    components = doc["components"]["schemas"]
+    assert components["BatchBody"]["properties"]["items"]["minItems"] == 1
+    assert components["BatchBody"]["properties"]["items"]["maxItems"] == 1000

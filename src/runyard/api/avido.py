@@ -37,7 +37,7 @@ from runyard.api.avido_wire import (
     render_task,
     render_test,
 )
-from runyard.api.common import ApiError, Endpoint, ProblemDetail, json_response, read_body
+from runyard.api.common import ApiError, Endpoint, ProblemDetail, int_schema, json_response, read_body
 from runyard.api.dialect import Dialect
 from runyard.errors import NotFoundError
 from runyard.evals.apps import Application, verify
@@ -201,7 +201,7 @@ async def trigger_tasks(request: Request) -> Response:
 # -- tests -------------------------------------------------------------------------------------------------
 async def list_tests(request: Request) -> Response:
     app = _app(request)
-    skip, limit = _int(request, "skip", 0, 0, 1000), _int(request, "limit", 25, 1, MAX_PAGE)
+    skip, limit = _int(request, "skip", 0, 0, 10**9), _int(request, "limit", 25, 1, MAX_PAGE)
     raw = request.query_params.get("taskId", "")
     task_ids = [t for t in raw.split(",") if t]
     service = _service(request)
@@ -240,6 +240,7 @@ async def validate_webhook(request: Request) -> Response:
 
 
 _Q_PAGE = {"skip": "Items to skip (offset)", "limit": f"Page size, 1 to {MAX_PAGE}"}
+_S_PAGE = {"skip": int_schema(0, 10**9), "limit": int_schema(1, MAX_PAGE)}
 _AUTH = {401: "missing or invalid x-api-key, or x-application-id names no application"}
 _READ = {**_AUTH, 422: "invalid skip or limit"}
 _ONE = {**_AUTH, 404: "unknown id (or of another application)"}
@@ -247,19 +248,21 @@ _WRITE = {**_AUTH, 400: "the body is not JSON", 413: "the body is over the serve
           422: "invalid input: {message, issues: [{code, message, path}]}, nothing changed"}  # fmt: skip
 ENDPOINTS = [
     Endpoint("GET", "/v0/applications", list_applications, "List applications", "avido", response=ApplicationPage,
-             query=_Q_PAGE, errors=_READ),
+             query=_Q_PAGE, schemas=_S_PAGE, errors=_READ),
     Endpoint("GET", "/v0/applications/{id}", get_application, "Get an application", "avido",
              response=ApplicationEnvelope, errors=_ONE),
     Endpoint("POST", "/v0/tasks/trigger", trigger_tasks, f"Run tasks (1 to {MAX_TRIGGER}): one test each", "avido",
              body=TriggerBody, status=204, errors={**_WRITE, 404: "Task not found: an id names no task"}),
     Endpoint("POST", "/v0/tasks", create_task, "Create a task", "avido", body=CreateTaskBody, response=TaskEnvelope,
              status=201, errors=_WRITE),
-    Endpoint("GET", "/v0/tasks", list_tasks, "List tasks", "avido", response=TaskPage, query=_Q_PAGE, errors=_READ),
+    Endpoint("GET", "/v0/tasks", list_tasks, "List tasks", "avido", response=TaskPage, query=_Q_PAGE,
+             schemas=_S_PAGE, errors=_READ),
     Endpoint("GET", "/v0/tasks/{id}", get_task, "Get a task", "avido", response=TaskEnvelope, errors=_ONE),
     Endpoint("PUT", "/v0/tasks/{id}", update_task, "Update a task", "avido", body=UpdateTaskBody,
              response=TaskEnvelope, errors={**_WRITE, **_ONE}),
     Endpoint("GET", "/v0/tests", list_tests, "List tests", "avido", response=TestPage,
-             query={**_Q_PAGE, "taskId": "Task ids, comma-separated"}, errors={**_READ, 404: "Task not found"}),
+             query={**_Q_PAGE, "taskId": "Task ids, comma-separated"}, schemas=_S_PAGE,
+             errors={**_READ, 404: "Task not found"}),
     Endpoint("GET", "/v0/tests/{id}", get_test, "Get a test", "avido", response=TestEnvelope, errors=_ONE),
     Endpoint("POST", "/v0/validate-webhook", validate_webhook, "Check a webhook's signature", "avido",
              body=ValidateWebhookBody, response=ValidateWebhookResponse, errors=_WRITE),

@@ -3,6 +3,7 @@ and the problem+json error shape."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +40,7 @@ class Endpoint:
     query: dict[str, str] = field(default_factory=dict)  # name -> description
     content_type: str = "application/json"
     errors: dict[int, str] = field(default_factory=dict)  # error statuses it answers -> when
+    schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # path/query parameter -> its JSON schema
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
@@ -101,6 +103,20 @@ async def read_body(request: Request) -> bytes:
 
 
 TOO_DEEP = "the JSON is nested too deeply"
+RUN_ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[0-9A-HJKMNP-TV-Za-hjkmnp-tv-z]{26}$"}
+EPOCH_MS_SCHEMA: dict[str, Any] = {"type": "integer", "minimum": 0, "maximum": 253_402_300_799_999}
+
+
+def int_schema(low: int, high: int) -> dict[str, Any]:
+    return {"type": "integer", "minimum": low, "maximum": high}
+
+
+def csv_schema(words: list[str]) -> dict[str, Any]:
+    """A comma-separated list of `words`."""
+    alternatives = "|".join(re.escape(w) for w in words)
+    return {"type": "string", "pattern": f"^({alternatives})(,({alternatives}))*$"}
+
+
 INT64_MAX = 2**63 - 1
 
 

@@ -7,7 +7,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runyard.api.common import ApiError, Endpoint, decode_body, json_response, parse_int, read_body
+from runyard.api.common import ApiError, Endpoint, decode_body, int_schema, json_response, parse_int, read_body
 from runyard.evals.spec import MAX_ITEMS, Counts, Dataset, Example, ItemResult
 from runyard.service import Service
 
@@ -100,6 +100,7 @@ async def evaluation(request: Request) -> Response:
 
 
 _PAGE = {"after": "Position (index) to read after", "limit": f"Page size, 1 to {MAX_PAGE}"}
+_S_PAGE = {"after": int_schema(-1, MAX_ITEMS), "limit": int_schema(1, MAX_PAGE)}
 ENDPOINTS = [
     Endpoint("POST", "/v1/datasets", create_dataset, "Create a dataset (version 1)", "evaluations", body=DatasetBody,
              response=Dataset, status=201, errors={409: "the name is taken", 400: "invalid name or examples"}),
@@ -109,7 +110,9 @@ ENDPOINTS = [
              body=ExamplesBody, response=Dataset, errors={404: "unknown dataset", 400: f"over {MAX_ITEMS} examples"}),
     Endpoint("GET", "/v1/datasets/{id}/examples", list_examples, "Read a version's examples", "evaluations",
              response=ExamplePage, query={**_PAGE, "version": "Version (default: the newest)"},
+             schemas={**_S_PAGE, "version": int_schema(1, 1_000_000_000)},
              errors={404: "unknown dataset or version"}),
     Endpoint("GET", "/v1/runs/{id}/evaluation", evaluation, "An evaluation run's counts and item results",
-             "evaluations", response=Evaluation, query=_PAGE, errors={404: "unknown run"}),
+             "evaluations", response=Evaluation, query=_PAGE, schemas=_S_PAGE,
+             errors={404: "unknown run"}),
 ]  # fmt: skip

@@ -8,7 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard import cron
-from runyard.api.common import ApiError, Endpoint, decode_body, json_response, parse_int, read_body
+from runyard.api.common import ApiError, Endpoint, decode_body, int_schema, json_response, parse_int, read_body
 from runyard.ids import is_ulid, us_to_rfc3339
 from runyard.models import Schedule
 from runyard.schedules import ScheduleInput, Schedules
@@ -133,7 +133,8 @@ ENDPOINTS = [
     Endpoint("POST", "/v1/schedules", create_schedule, "Create a schedule (201), or update the one with its "
              "deduplication_key (200)", "native", body=ScheduleBody, response=NativeSchedule, status=201),
     Endpoint("GET", "/v1/schedules", list_schedules, "List schedules, oldest first", "native", response=ScheduleList,
-             query={"task": "", "limit": f"1..{MAX_LIMIT}", "offset": ""}),
+             query={"task": "", "limit": f"1..{MAX_LIMIT}", "offset": ""},
+             schemas={"limit": int_schema(1, MAX_LIMIT), "offset": int_schema(0, 10**12)}),
     Endpoint("GET", "/v1/schedules/{id}", get_schedule, "Get a schedule and its next ticks", "native",
              response=NativeSchedule),
     Endpoint("PUT", "/v1/schedules/{id}", update_schedule, "Replace a schedule's task, cron, zone, external id, "

@@ -42,17 +42,19 @@ def build_openapi(dialects: Sequence[Dialect], version: str) -> dict[str, Any]:
             },
         }
         params = [
-            {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
+            {"name": name, "in": "path", "required": True, "schema": ep.schemas.get(name, {"type": "string"})}
             for name in _PARAM.findall(ep.path)
         ]
         params += [
-            {"name": name, "in": "query", "required": False, "description": desc, "schema": {"type": "string"}}
+            {"name": name, "in": "query", "required": False, "description": desc,
+             "schema": ep.schemas.get(name, {"type": "string"})}
             for name, desc in ep.query.items()
-        ]
+        ]  # fmt: skip
         if params:
             op["parameters"] = params
         if ep.body is not None:
-            op["requestBody"] = {"required": False, "content": {"application/json": {"schema": by_type[ep.body]}}}
+            required = any(f.required for f in msgspec.structs.fields(ep.body))
+            op["requestBody"] = {"required": required, "content": {"application/json": {"schema": by_type[ep.body]}}}
         if ep.auth:
             op["security"] = [{"bearer": []}, {"apiKey": []}]
         paths.setdefault(path, {})[ep.method.lower()] = op

@@ -13,7 +13,17 @@ from starlette.responses import Response
 
 from runyard.api import trigger_dev_schedules
 from runyard.api.auth import PACKET_UPLOADS
-from runyard.api.common import TOO_DEEP, ApiError, Endpoint, json_response, parse_int, read_body
+from runyard.api.common import (
+    EPOCH_MS_SCHEMA,
+    TOO_DEEP,
+    ApiError,
+    Endpoint,
+    csv_schema,
+    int_schema,
+    json_response,
+    parse_int,
+    read_body,
+)
 from runyard.api.dialect import Dialect
 from runyard.api.trigger_dev_render import (
     ENV,
@@ -68,6 +78,7 @@ from runyard.records import BatchItemError, ListRunsParams
 from runyard.service import Service, TriggerRequest
 
 MAX_BATCH = 1000
+PACKET_PATH_SCHEMA = {"type": "string", "pattern": r"^[^\x00-\x1f\x7f-\x9f.][^\x00-\x1f\x7f-\x9f]{0,1023}$"}
 TRIGGER_DEV_ATTEMPTS = 3  # Trigger.dev's default maxAttempts when neither the task nor the trigger sets one
 
 
@@ -386,7 +397,10 @@ ENDPOINTS = [
              query={"page[size]": "1..100", "page[after]": "", "page[before]": "", "filter[status]": "",
                     "filter[taskIdentifier]": "", "filter[tag]": "", "filter[queue]": "", "filter[batch]": "",
                     "filter[createdAt][from]": "epoch ms", "filter[createdAt][to]": "epoch ms",
-                    "filter[createdAt][period]": "e.g. 1d"}),
+                    "filter[createdAt][period]": "e.g. 1d"},
+             schemas={"page[size]": int_schema(1, 100), "filter[status]": csv_schema(sorted(FROM_TRIGGER_STATUS)),
+                      "filter[createdAt][from]": EPOCH_MS_SCHEMA, "filter[createdAt][to]": EPOCH_MS_SCHEMA,
+                      "filter[createdAt][period]": {"type": "string", "pattern": "^[0-9]{1,3}(s|m|h|d)$"}}),
     Endpoint("POST", "/api/v2/runs/{runId}/cancel", cancel_run, "Cancel a run", "trigger.dev", response=IdResponse),
     Endpoint("POST", "/api/v1/runs/{runId}/replay", replay_run, "Replay a run", "trigger.dev", body=ReplayBody,
              response=IdResponse),
@@ -399,7 +413,8 @@ ENDPOINTS = [
     Endpoint("GET", "/api/v1/runs/{runId}/metadata", get_metadata, "A run's metadata", "trigger.dev",
              response=MetadataResponse),
     Endpoint("PUT", "/api/v2/packets/{filename:path}", create_packet_upload, "Presign a large payload upload",
-             "trigger.dev", response=PacketUrl),
+             "trigger.dev", response=PacketUrl,
+             schemas={"filename": PACKET_PATH_SCHEMA}),
     Endpoint("PUT", "/api/v1/packets/upload/{token}", upload_packet, "Upload a large payload (presigned)",
              "trigger.dev", auth=False),
     Endpoint("POST", "/api/v1/queues/{queue}/concurrency/override", override_queue_limit,

@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import math
 from collections.abc import Iterator
+from typing import Annotated
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard import cron
-from runyard.api.common import ApiError, Endpoint, json_response, parse_int, read_body
+from runyard.api.common import ApiError, Endpoint, int_schema, json_response, parse_int, read_body
 from runyard.api.trigger_dev_wire import bad, decode
 from runyard.errors import NotFoundError
 from runyard.ids import is_ulid, us_to_rfc3339
@@ -31,7 +32,7 @@ MAX_PER_PAGE = 100
 class CreateScheduleBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     task: str
     cron: str
-    deduplicationKey: str
+    deduplicationKey: Annotated[str, msgspec.Meta(min_length=1, max_length=1000)]
     externalId: str | None = None
     timezone: str | None = None
     window: str | None = None
@@ -210,7 +211,8 @@ ENDPOINTS = [
     Endpoint("POST", "/api/v1/schedules", create_schedule, "Create a schedule (its deduplicationKey updates)",
              "trigger.dev", body=CreateScheduleBody, response=ScheduleObject),
     Endpoint("GET", "/api/v1/schedules", list_schedules, "List schedules", "trigger.dev", response=ScheduleList,
-             query={"page": "1 or more", "perPage": f"1..{MAX_PER_PAGE}, default 10"}),
+             query={"page": "1 or more", "perPage": f"1..{MAX_PER_PAGE}, default 10"},
+             schemas={"page": int_schema(1, 10**9), "perPage": int_schema(1, MAX_PER_PAGE)}),
     Endpoint("GET", "/api/v1/schedules/{scheduleId}", retrieve_schedule, "Retrieve a schedule", "trigger.dev",
              response=ScheduleObject),
     Endpoint("PUT", "/api/v1/schedules/{scheduleId}", update_schedule, "Update a schedule", "trigger.dev",

@@ -8,7 +8,7 @@ Everything else the SDK sends is accepted; what the engine can honour is honoure
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.responses import Response
@@ -87,7 +87,7 @@ class BatchItem(msgspec.Struct, kw_only=True):
 
 
 class BatchBody(msgspec.Struct, kw_only=True):
-    items: list[BatchItem]
+    items: Annotated[list[BatchItem], msgspec.Meta(min_length=1, max_length=1000)]
 
 
 class StreamItem(msgspec.Struct, kw_only=True):
@@ -98,7 +98,7 @@ class StreamItem(msgspec.Struct, kw_only=True):
 
 
 class CreateBatchBody(msgspec.Struct, kw_only=True):
-    runCount: int
+    runCount: Annotated[int, msgspec.Meta(ge=1, le=1000)]
     taskIdentifiers: list[str] | None = None
     idempotencyKey: str | None = None
 
@@ -124,7 +124,7 @@ class ReplayBody(msgspec.Struct, kw_only=True):
 
 class QueueOverrideBody(msgspec.Struct, kw_only=True):
     type: str = "custom"
-    concurrencyLimit: int
+    concurrencyLimit: Annotated[int, msgspec.Meta(ge=0, le=1000)]
 
 
 def bad(message: str) -> ApiError:
