@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 from runyard.tasks import task
 
 if TYPE_CHECKING:
+    from runyard.client import Client
     from runyard.runcontext import RunContext
 
 
@@ -17,4 +18,13 @@ def context() -> RunContext:
     return current_context()
 
 
-__all__ = ["context", "task"]
+def __getattr__(name: str) -> type[Client]:
+    """`runyard.Client` is imported on first use, so a task process does not load the HTTP client."""
+    if name == "Client":
+        from runyard.client import Client
+
+        return Client
+    raise AttributeError(f"module 'runyard' has no attribute {name!r}")
+
+
+__all__ = ["Client", "context", "task"]

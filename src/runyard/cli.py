@@ -68,12 +68,7 @@ def _client(ctx: click.Context) -> Iterator[Client]:
     from runyard.client import ApiError, Client
 
     url: str = ctx.obj["url"]
-    key = ctx.obj["api_key"]
-    if not key:
-        admin = Path(ctx.obj["data_dir"] or ".runyard") / "admin.key"
-        with contextlib.suppress(OSError):
-            key = admin.read_text().strip()
-    client = Client(url, key)
+    client = Client(url, ctx.obj["api_key"], data_dir=ctx.obj["data_dir"])
     try:
         yield client
     except ApiError as exc:
@@ -89,13 +84,27 @@ def _client(ctx: click.Context) -> Iterator[Client]:
 
 
 @click.group()
-@click.option("--url", envvar="RUNYARD_URL", default="http://127.0.0.1:9477", show_default=True)
+@click.option("--url", envvar="RUNYARD_URL", default=None, help="default: the config's listen, else 127.0.0.1:9477")
 @click.option("--api-key", envvar="RUNYARD_API_KEY", default=None, help="else <data dir>/admin.key")
-@click.option("--data-dir", envvar="RUNYARD_DATA_DIR", default=None, help="default: .runyard")
+@click.option("--data-dir", envvar="RUNYARD_DATA_DIR", default=None, help="default: the config's, else .runyard")
+@click.option(
+    "--config",
+    "client_config",
+    envvar="RUNYARD_CONFIG",
+    default=None,
+    type=click.Path(dir_okay=False),
+    help="the server's runyard.toml: its address and data directory, for the client commands",
+)
 @click.pass_context
-def cli(ctx: click.Context, url: str, api_key: str | None, data_dir: str | None) -> None:
+def cli(
+    ctx: click.Context, url: str | None, api_key: str | None, data_dir: str | None, client_config: str | None
+) -> None:  # fmt: skip
     """runyard: durable task runs behind the APIs of Trigger.dev and RunWisp."""
-    ctx.obj = {"url": url, "api_key": api_key, "data_dir": data_dir}
+    if client_config and (url is None or data_dir is None) and ctx.invoked_subcommand not in ("server", "worker"):
+        settings = _settings(client_config)
+        url = url or f"http://{settings.listen}"
+        data_dir = data_dir or str(settings.data_dir)
+    ctx.obj = {"url": url or "http://127.0.0.1:9477", "api_key": api_key, "data_dir": data_dir, "config": client_config}
 
 
 # -- processes ------------------------------------------------------------------------------------------
@@ -114,6 +123,7 @@ def server(
     """Serve the API and the maintenance loop, and execute runs in worker processes (one per core)."""
     import uvicorn
 
+    from runyard import serving
     from runyard.api.app import create_app
     from runyard.runtime import Runtime
 
@@ -141,7 +151,8 @@ def server(
         host=settings.host,
         port=settings.port,
         loop=loop,
-        http="httptools",
+        http=serving.protocol(settings.header_timeout_s, settings.body_timeout_s),
+        limit_concurrency=settings.max_connections,
         access_log=access_log,
         log_level="warning",
         lifespan="on",
@@ -393,11 +404,17 @@ def tasks(ctx: click.Context) -> None:
 @click.pass_context
 def keys(ctx: click.Context, config: str | None, database: str | None) -> None:
     """Create, list and revoke API keys (on the server's database)."""
-    ctx.obj["settings"] = _settings(config, database=database)
+    ctx.obj["settings"] = _settings(config or ctx.obj.get("config"), database=database)
 
 
-def _on_store(ctx: click.Context, action: Callable[[Any], Any]) -> Any:
+def _on_store(ctx: click.Context, action: Callable[[Any], Any], *, must_exist: bool = True) -> Any:
+    """Run `action` on the server's store; a SQLite file that does not exist yet is refused (a command run in
+    the wrong directory must not leave an empty database behind) unless `must_exist` is False."""
     from runyard.runtime import open_store
+
+    database: str = ctx.obj["settings"].database
+    if must_exist and database.startswith("sqlite:///") and not Path(database.removeprefix("sqlite:///")).exists():
+        fail(f"no runyard database at {database.removeprefix('sqlite:///')}: pass --config or --database")
 
     async def main() -> Any:
         store = open_store(ctx.obj["settings"].database)
@@ -416,7 +433,7 @@ def _on_store(ctx: click.Context, action: Callable[[Any], Any]) -> Any:
 def keys_create(ctx: click.Context, name: str) -> None:
     from runyard.keys import create_key
 
-    key, raw = _on_store(ctx, lambda store: create_key(store, name))
+    key, raw = _on_store(ctx, lambda store: create_key(store, name), must_exist=False)  # may seed a new server
     out.print(f"created key {key.id} ({name}); it is shown only now:")
     click.echo(raw)
 

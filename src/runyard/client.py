@@ -6,6 +6,7 @@ import json
 import os
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -22,11 +23,27 @@ class ApiError(Exception):
         self.detail = detail
 
 
+def default_key(data_dir: str | None = None) -> str | None:
+    """The key a client uses when given none: RUNYARD_API_KEY, else the server's `<data dir>/admin.key`
+    (data dir: `data_dir`, RUNYARD_DATA_DIR, or `.runyard`)."""
+    if key := os.environ.get("RUNYARD_API_KEY"):
+        return key
+    admin = Path(data_dir or os.environ.get("RUNYARD_DATA_DIR") or ".runyard") / "admin.key"
+    try:
+        return admin.read_text().strip() or None
+    except OSError:
+        return None
+
+
 class Client:
+    """`runyard.Client()` talks to RUNYARD_URL (default http://127.0.0.1:9477) with the key the CLI would use."""
+
     def __init__(
-        self, base_url: str = "http://127.0.0.1:9477", api_key: str | None = None, timeout: float = 30.0
-    ) -> None:
-        key = api_key or os.environ.get("RUNYARD_API_KEY")
+        self, base_url: str | None = None, api_key: str | None = None, timeout: float = 30.0,
+        data_dir: str | None = None,
+    ) -> None:  # fmt: skip
+        base_url = base_url or os.environ.get("RUNYARD_URL") or "http://127.0.0.1:9477"
+        key = api_key or default_key(data_dir)
         headers = {"Authorization": f"Bearer {key}"} if key else {}
         self.http = httpx.Client(base_url=base_url.rstrip("/"), headers=headers, timeout=timeout)
 

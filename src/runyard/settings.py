@@ -33,6 +33,9 @@ class Settings(msgspec.Struct, kw_only=True):
     worker_concurrency: int = 16  # attempts at once, per worker process
     lease_s: float = 30.0
     poll_interval_s: float = 0.5
+    header_timeout_s: float = 10.0  # a client must send a request's headers within this
+    body_timeout_s: float = 30.0  # ... and then at least one piece of its body this often
+    max_connections: int = 2000  # open connections at once; past it new ones get a 503
     log_cap_bytes: int = 10 * 1024 * 1024
     tasks: dict[str, TaskDef] = msgspec.field(default_factory=dict)
     pass_env: list[str] = msgspec.field(default_factory=list)  # server env vars tasks get (runyard.taskenv)
@@ -298,7 +301,7 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         if limit is not None and not (isinstance(limit, int) and 0 <= limit <= 1000):
             raise ConfigError(f"queues.{qname}.concurrency: an integer from 0 to 1000")
         queues[qname] = limit
-    for key in ("lease", "poll_interval"):
+    for key in ("lease", "poll_interval", "header_timeout", "body_timeout"):
         if key in server:
             server[f"{key}_s"] = _seconds(f"server.{key}", server.pop(key))
     try:

@@ -10,7 +10,7 @@ from importlib.metadata import PackageNotFoundError, version
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
@@ -43,6 +43,9 @@ def guarded(handler: Handler) -> Handler:
             return error_for_path(request.url.path, exc.status, exc.message)
         except RecursionError:  # input nested deeper than any decoder or encoder will follow
             return error_for_path(request.url.path, 400, TOO_DEEP)
+        except ClientDisconnect:  # the client went away mid-request (or was cut off): nobody to answer
+            log.info("client left during %s %s", request.method, request.url.path)
+            return Response(status_code=400)
 
     endpoint.__name__ = handler.__name__
     return endpoint

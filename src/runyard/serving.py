@@ -1,0 +1,77 @@
+"""The HTTP server's protection against slow and broken clients.
+
+uvicorn closes an idle keep-alive connection, but a client that connects and never finishes its headers, or
+declares a body longer than it sends, holds its connection (and, for the body, a request task) forever. The
+protocol below arms one timer per connection: the headers must arrive within `header_timeout`, and a body
+must keep arriving, at least one piece every `body_timeout`. A client that misses either is cut off with one
+line in the log. `max_connections` caps open connections (uvicorn answers 503 past it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+log = logging.getLogger("runyard.http")
+
+
+class GuardedHttpProtocol(HttpToolsProtocol):
+    header_timeout = 10.0
+    body_timeout = 30.0
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._guard: asyncio.TimerHandle | None = None
+
+    def _arm(self, seconds: float, why: str) -> None:
+        self._disarm()
+        self._guard = self.loop.call_later(seconds, self._cut, why, seconds)
+
+    def _disarm(self) -> None:
+        if self._guard is not None:
+            self._guard.cancel()
+            self._guard = None
+
+    def _cut(self, why: str, seconds: float) -> None:
+        self._guard = None
+        if self.transport.is_closing():
+            return
+        client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
+        log.warning("cut off %s: %s within %g s", client, why, seconds)
+        self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm(self.header_timeout, "no complete request headers")
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm(self.header_timeout, "no complete request headers")
+
+    def on_headers_complete(self) -> None:
+        super().on_headers_complete()
+        if self.cycle is not None and self.cycle.more_body:
+            self._arm(self.body_timeout, "no more of the request body")
+        else:
+            self._disarm()
+
+    def on_body(self, body: bytes) -> None:
+        super().on_body(body)
+        self._arm(self.body_timeout, "no more of the request body")
+
+    def on_message_complete(self) -> None:
+        super().on_message_complete()
+        self._disarm()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def protocol(header_timeout: float, body_timeout: float) -> type[GuardedHttpProtocol]:
+    """The protocol class with these timeouts (uvicorn instantiates it once per connection)."""
+    attrs = {"header_timeout": header_timeout, "body_timeout": body_timeout}
+    return type("RunyardHttpProtocol", (GuardedHttpProtocol,), attrs)
