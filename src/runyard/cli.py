@@ -7,6 +7,7 @@ import contextlib
 import json
 import os
 import signal
+import socket
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -146,10 +147,12 @@ def server(
         loop = "uvloop"
     except ImportError:  # pragma: no cover - platforms without uvloop
         loop = "asyncio"
-    uvicorn.run(
+    try:  # bind first: a port in use is one clear line, and "serving on" is printed once the socket is bound
+        sock = socket.create_server((settings.host, settings.port), reuse_port=False, backlog=2048)
+    except OSError as exc:
+        fail(f"cannot listen on {settings.listen}: {exc.strerror or exc}", 2)
+    uv_config = uvicorn.Config(
         create_app(runtime, on_started=started),
-        host=settings.host,
-        port=settings.port,
         loop=loop,
         http=serving.protocol(settings.header_timeout_s, settings.body_timeout_s),
         limit_concurrency=settings.max_connections,
@@ -158,6 +161,7 @@ def server(
         lifespan="on",
         timeout_graceful_shutdown=int(settings.lease_s),
     )
+    uvicorn.Server(uv_config).run(sockets=[sock])
 
 
 @cli.command()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import secrets
@@ -38,18 +39,33 @@ async def ensure_key(store: Store, raw: str, name: str) -> None:
 
 async def ensure_admin_key(store: Store, data_dir: Path) -> str | None:
     """On the first start (no key at all), create an admin key, write it 0600 to <data_dir>/admin.key and
-    return it so the server can print it once. Later starts return None."""
+    return it so the server can print it once. Later starts return None.
+
+    An admin.key that is already there is never overwritten: a database without keys adopts it (another
+    server on the same data directory, or two servers starting at once on one database, end with the one
+    key the file holds)."""
     if await store.list_api_keys():
         return None
-    _, raw = await create_key(store, "admin")
-    write_secret(data_dir / "admin.key", raw)
-    return raw
+    path = data_dir / "admin.key"
+    raw = generate_key()
+    created = write_secret(path, raw, exclusive=True)
+    for _ in range(100):  # another server may have created the file a moment ago and be writing it
+        if created or (raw := path.read_text().strip()):
+            break
+        await asyncio.sleep(0.01)
+    await ensure_key(store, raw, "admin")
+    return raw if created else None
 
 
-def write_secret(path: Path, text: str) -> None:
-    """Write `text` to a file only its owner can read (0600)."""
+def write_secret(path: Path, text: str, *, exclusive: bool = False) -> bool:
+    """Write `text` to a file only its owner can read (0600); with `exclusive`, only if there is none yet
+    (False when there was)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC), 0o600)
+    except FileExistsError:
+        return False
     with os.fdopen(fd, "w") as fh:
         fh.write(text + "\n")
     os.chmod(path, 0o600)
+    return True

@@ -86,6 +86,9 @@ class Service:
         task = self.tasks.get(name)
         if task is None:
             identifiers.check("the task name", name, identifiers.MAX_TASK_NAME)
+            for other in (name.replace("-", "_"), name.replace("_", "-")):
+                if other != name and self.tasks.get(other) is not None:
+                    raise NotFoundError(f"task {name!r} not found; there is a task {other!r}")
             raise NotFoundError(f"task {name!r} not found")
         return task
 

@@ -313,6 +313,9 @@ def load_settings(path: Path | None = None, **overrides: Any) -> Settings:
         )
     except msgspec.ValidationError as exc:
         raise ConfigError(f"server: {exc}") from None
+    host, _, port = settings.listen.rpartition(":")
+    if not host or not (port.isascii() and port.isdigit() and 0 <= int(port) <= 65535):
+        raise ConfigError(f"listen: expected host:port like 127.0.0.1:9477, got {settings.listen!r}")
     settings.tasks = tasks
     settings.applications = _applications(raw.get("applications", []))
     return settings

@@ -32,7 +32,7 @@ def task(
             fn,
             TASK_ATTR,
             TaskDef(
-                name=name or fn.__name__.replace("_", "-"),
+                name=name or fn.__name__,  # the function's own name, underscores and all
                 kind="python",
                 config={"target": f"{fn.__module__}:{fn.__qualname__}"},
                 queue=queue,

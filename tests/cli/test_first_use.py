@@ -8,6 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import httpx
 import pytest
 
 from tests.conftest import free_port, wait_healthy
@@ -54,3 +55,50 @@ def test_client_commands_and_runyard_client_read_the_servers_config_and_admin_ke
     finally:
         server.terminate()
         server.wait(timeout=30)
+
+
+def _serve(args: list[str], env: dict[str, str], cwd: Path) -> subprocess.Popen[str]:
+    return subprocess.Popen([RUNYARD, "server", "--processes", "0", *args], env=env, cwd=cwd, text=True,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # fmt: skip
+
+
+def test_startup_errors_are_one_clear_line(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
+    bad = subprocess.run([RUNYARD, "server", "--listen", "nope"], capture_output=True, text=True, env=clean,
+                         cwd=tmp_path, timeout=60)  # fmt: skip
+    assert bad.returncode == 2 and "Traceback" not in bad.stderr
+    assert bad.stderr.strip() == "error: listen: expected host:port like 127.0.0.1:9477, got 'nope'"
+    port = free_port()
+    first = _serve(["--listen", f"127.0.0.1:{port}"], clean, tmp_path)
+    try:
+        wait_healthy(f"http://127.0.0.1:{port}", first)
+        second = subprocess.run([RUNYARD, "server", "--listen", f"127.0.0.1:{port}", "--database",
+                                 f"sqlite:///{tmp_path / 'other.db'}"], capture_output=True, text=True, env=clean,
+                                cwd=tmp_path, timeout=60)  # fmt: skip
+        assert second.returncode == 2 and "Traceback" not in second.stderr
+        assert f"cannot listen on 127.0.0.1:{port}" in second.stderr and "serving on" not in second.stderr
+    finally:
+        first.terminate()
+        first.wait(timeout=30)
+
+
+def test_a_second_server_on_the_same_data_directory_keeps_the_admin_key(tmp_path: Path) -> None:
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("RUNYARD_")}
+    servers = []
+    try:
+        for n in range(2):  # two databases, one data directory: the second adopts the first's admin.key
+            port = free_port()
+            proc = _serve(["--listen", f"127.0.0.1:{port}", "--database", f"sqlite:///{tmp_path / f'{n}.db'}"],
+                          clean, tmp_path)  # fmt: skip
+            servers.append((proc, port))
+            wait_healthy(f"http://127.0.0.1:{port}", proc)
+            if n == 0:
+                key = (tmp_path / ".runyard" / "admin.key").read_text().strip()
+        assert (tmp_path / ".runyard" / "admin.key").read_text().strip() == key
+        for _, port in servers:
+            resp = httpx.get(f"http://127.0.0.1:{port}/v1/tasks", headers={"x-api-key": key})
+            assert resp.status_code == 200
+    finally:
+        for proc, _ in servers:
+            proc.terminate()
+            proc.wait(timeout=30)

@@ -14,3 +14,9 @@ def double(payload: int) -> int:
 @runyard.task()
 async def shout(payload: str) -> str:
     return payload.upper()
+
+
+@runyard.task()
+def send_email(payload: str) -> str:
+    """Keeps its name: `send_email`, not `send-email`."""
+    return f"sent {payload}"

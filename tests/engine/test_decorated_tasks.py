@@ -34,3 +34,15 @@ def test_decorated_tasks_run_end_to_end(live_server: Callable[..., LiveServer]) 
         assert srv.wait_for(run["id"], lambda r: r["status"] == "completed")["output"] == 42
         run = c.post("/v1/tasks/shout/trigger", json={"payload": "hey"}).json()["run"]
         assert srv.wait_for(run["id"], lambda r: r["status"] == "completed")["output"] == "HEY"
+
+
+def test_a_decorated_function_keeps_its_name_and_the_other_spelling_is_pointed_at(
+    live_server: Callable[..., LiveServer],
+) -> None:
+    srv = live_server('[server]\nimports = ["tests.engine.decorated"]\npoll_interval = "0.05s"\n')
+    with srv.client() as c:
+        run = c.post("/v1/tasks/send_email/trigger", json={"payload": "hi"}).json()["run"]
+        assert srv.wait_for(run["id"], lambda r: r["status"] == "completed")["output"] == "sent hi"
+        missing = c.post("/v1/tasks/send-email/trigger", json={"payload": "hi"})
+        assert missing.status_code == 404
+        assert "there is a task 'send_email'" in missing.json()["detail"]
