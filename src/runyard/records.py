@@ -26,6 +26,17 @@ class ListRunsParams(msgspec.Struct, kw_only=True):
     triggered_by: list[TriggeredBy] | None = None
     created_from: int | None = None
     created_to: int | None = None
+    exit_code_min: int | None = None
+    exit_code_max: int | None = None
+    retries_only: bool = False  # runs that took more than one attempt
+    failed: bool | None = None  # True: ended as a failure (failed, timed out, crashed); False: everything else
+    search: str | None = None  # a substring of the task name, or a run id
+    sort: str | None = None  # one of SORT_FIELDS; with it, pages go by `offset` instead of cursors
+    descending: bool = True
+    offset: int = 0
+
+
+SORT_FIELDS = ("task", "status", "started_at", "exit_code", "duration", "created_at")
 
 
 class RunPage(msgspec.Struct, kw_only=True):

@@ -65,6 +65,14 @@ class RunList(msgspec.Struct, kw_only=True):
     total: int
 
 
+class RunsSummary(msgspec.Struct, kw_only=True):
+    total: int
+    success: int
+    failed: int
+    missed: int
+    lastFailure: RunWispRun | None
+
+
 class RunWispTask(msgspec.Struct, kw_only=True, omit_defaults=True):
     name: str
     kind: str
@@ -255,7 +263,7 @@ async def trailing_slash(request: Request) -> Response:
     return response
 
 
-def _list_params(request: Request) -> tuple[ListRunsParams, int]:
+def _list_params(request: Request) -> ListRunsParams:
     q = request.query_params
     limit = _int_query(request, "limit", 50, 1, 1000)
     offset = _int_query(request, "offset", 0, 0, 100_000)
@@ -268,7 +276,23 @@ def _list_params(request: Request) -> tuple[ListRunsParams, int]:
     triggered = None
     if q.get("triggeredBy"):
         triggered = [TriggeredBy(t) for t in q["triggeredBy"].split(",") if t in TriggeredBy._value2member_map_]
+    sort_field = q.get("sortField") or "createdAt"
+    if sort_field not in SORT_FIELDS:
+        raise _invalid("query.sortField", f"expected one of: {', '.join(SORT_FIELDS)}", sort_field)
+    direction = q.get("sortDirection") or "desc"
+    if direction not in ("asc", "desc"):
+        raise _invalid("query.sortDirection", "expected one of: asc, desc", direction)
+    low, high = _optional_int(request, "exitCodeMin"), _optional_int(request, "exitCodeMax")
+    failure = q.get("isFailure")
     params = ListRunsParams(
+        exit_code_min=low,
+        exit_code_max=high,
+        retries_only=_bool_query(request, "retriesOnly"),
+        failed=None if failure in (None, "") else _bool_query(request, "isFailure"),
+        search=(q.get("search") or "").strip()[:200] or None,
+        sort=SORT_FIELDS[sort_field],
+        descending=direction == "desc",
+        offset=offset,
         limit=limit,
         statuses=statuses,
         tasks=[q["taskName"]] if q.get("taskName") else None,
@@ -276,7 +300,17 @@ def _list_params(request: Request) -> tuple[ListRunsParams, int]:
         created_from=_time_query(request, "createdAfter"),
         created_to=_time_query(request, "createdBefore"),
     )
-    return params, offset
+    return params
+
+
+SORT_FIELDS = {"taskName": "task", "status": "status", "startedAt": "started_at", "exitCode": "exit_code",
+               "duration": "duration", "createdAt": "created_at"}  # fmt: skip
+
+
+def _optional_int(request: Request, name: str) -> int | None:
+    if not request.query_params.get(name):
+        return None
+    return _int_query(request, name, 0, -(2**31), 2**31 - 1)
 
 
 def _time_query(request: Request, name: str) -> int | None:
@@ -290,22 +324,33 @@ def _time_query(request: Request, name: str) -> int | None:
 
 
 async def list_runs(request: Request) -> Response:
-    params, offset = _list_params(request)
+    params = _list_params(request)
     service = _service(request)
     if params.statuses == []:
         return json_response(RunList(items=[], total=0))
-    runs: list[Run] = []
-    want = offset + params.limit
-    cursor: str | None = None
-    while len(runs) < want:
-        page = await service.list_runs(msgspec.structs.replace(params, limit=min(1000, want - len(runs)), after=cursor))
-        runs.extend(page.runs)
-        if page.next_cursor is None:
-            break
-        cursor = page.next_cursor
+    page = await service.list_runs(params)
     total = await service.count_runs(params)
     base = _base(request)
-    return json_response(RunList(items=[render_run(r, base) for r in runs[offset:want]], total=total))
+    return json_response(RunList(items=[render_run(r, base) for r in page.runs], total=total))
+
+
+async def runs_summary(request: Request) -> Response:
+    """`{total, success, failed, missed, lastFailure}` over every run (lastFailure: the newest failure)."""
+    service = _service(request)
+    everything = ListRunsParams()
+    success = await service.count_runs(ListRunsParams(statuses=[RunStatus.COMPLETED]))
+    missed = await service.count_runs(ListRunsParams(statuses=[RunStatus.EXPIRED]))
+    failures = ListRunsParams(failed=True, limit=1)
+    last = (await service.list_runs(failures)).runs
+    return json_response(
+        RunsSummary(
+            total=await service.count_runs(everything),
+            success=success,
+            failed=await service.count_runs(failures),
+            missed=missed,
+            lastFailure=render_run(last[0], _base(request)) if last else None,
+        )
+    )
 
 
 async def _get(request: Request, not_found: str = "run not found") -> Run:
@@ -401,9 +446,17 @@ ENDPOINTS = [
     Endpoint("POST", "/api/tasks/{taskName}/run/", trailing_slash, "A trailing slash (405)", "runwisp"),
     Endpoint("GET", "/api/runs", list_runs, "List runs, newest first", "runwisp", response=RunList,
              query={"limit": "1..1000", "offset": "", "status": "phases or end reasons, comma-separated",
-                    "taskName": "", "triggeredBy": "", "createdAfter": "", "createdBefore": ""},
+                    "taskName": "", "triggeredBy": "", "createdAfter": "", "createdBefore": "",
+                    "exitCodeMin": "", "exitCodeMax": "", "retriesOnly": "runs that took more than one attempt",
+                    "isFailure": "true: failed, timed out or crashed", "sortField": ", ".join(SORT_FIELDS),
+                    "sortDirection": "asc | desc (default)", "search": "part of a task name, or a run id"},
              schemas={"limit": int_schema(1, 1000), "offset": int_schema(0, 100_000), "createdAfter": EPOCH_MS_SCHEMA,
-                      "createdBefore": EPOCH_MS_SCHEMA}),
+                      "createdBefore": EPOCH_MS_SCHEMA, "retriesOnly": {"type": "boolean"},
+                      "isFailure": {"type": "boolean"}, "sortField": {"type": "string", "enum": list(SORT_FIELDS)},
+                      "sortDirection": {"type": "string", "enum": ["asc", "desc"]},
+                      "exitCodeMin": int_schema(-(2**31), 2**31 - 1), "exitCodeMax": int_schema(-(2**31), 2**31 - 1)}),
+    Endpoint("GET", "/api/runs/summary", runs_summary, "Counts of runs and the newest failure", "runwisp",
+             response=RunsSummary),
     Endpoint("GET", "/api/runs/{runId}", get_run, "Get a run", "runwisp", response=RunWispRun,
              schemas={"runId": RUN_ID_SCHEMA}),
     Endpoint("POST", "/api/runs/{runId}/stop", stop_run, "Stop a running run", "runwisp", status=204,

@@ -86,6 +86,9 @@ def _filters(params: ListRunsParams) -> dict[str, Any]:
         "queues": _json_list(params.queues), "triggered_by": _json_list(params.triggered_by),
         "tags": _json_list(params.tags), "batch_id": params.batch_id, "concurrency_key": params.concurrency_key,
         "created_from": params.created_from, "created_to": params.created_to,
+        "exit_code_min": params.exit_code_min, "exit_code_max": params.exit_code_max,
+        "retries_only": int(params.retries_only), "failed": None if params.failed is None else int(params.failed),
+        "search": params.search or None,
     }  # fmt: skip
 
 
@@ -360,6 +363,11 @@ class SqliteStore(SqliteSchedules, SqliteEvals, Store):
 
     async def list_runs(self, params: ListRunsParams) -> RunPage:
         limit = max(1, min(params.limit, 1000))
+        if params.sort is not None:  # offset pages in a chosen order
+            sorted_args = {**_filters(params), "sort": params.sort, "descending": int(params.descending),
+                           "limit": limit, "offset": max(0, params.offset)}  # fmt: skip
+            found = await self._read(lambda c: _all(c, "list_runs_sorted", sorted_args))
+            return RunPage(runs=[rows.run_from_row(r) for r in found])
         args = {**_filters(params), "after": params.after, "before": params.before, "limit": limit + 1}
         backwards = params.before is not None and params.after is None
         found = await self._read(lambda c: _all(c, "list_runs_asc" if backwards else "list_runs_desc", args))

@@ -235,6 +235,11 @@ SELECT status, COUNT(*) AS n FROM runs GROUP BY status;
   AND (:concurrency_key IS NULL OR concurrency_key = :concurrency_key)
   AND (:created_from IS NULL OR created_at >= :created_from)
   AND (:created_to IS NULL OR created_at <= :created_to)
+  AND (:exit_code_min IS NULL OR exit_code >= :exit_code_min)
+  AND (:exit_code_max IS NULL OR exit_code <= :exit_code_max)
+  AND (:retries_only = 0 OR attempt_count > 1)
+  AND (:failed IS NULL OR (status IN ('failed', 'timed_out', 'crashed', 'system_failure')) = :failed)
+  AND (:search IS NULL OR instr(lower(task), lower(:search)) > 0 OR id = upper(:search))
 
 -- Pages newest first. `after` (older than) and `before` (newer than) are run ids.
 -- name: list_runs_desc
@@ -250,6 +255,20 @@ WHERE (:before IS NULL OR id > :before)
   AND {{run_filters}}
 ORDER BY id ASC
 LIMIT :limit;
+
+-- Pages by offset in the order a user picked (one of records.SORT_FIELDS), ties newest first.
+-- name: list_runs_sorted
+SELECT * FROM runs
+WHERE {{run_filters}}
+ORDER BY
+    CASE WHEN :descending = 0 THEN CASE :sort WHEN 'task' THEN task WHEN 'status' THEN status
+        WHEN 'started_at' THEN started_at WHEN 'exit_code' THEN exit_code
+        WHEN 'duration' THEN ended_at - started_at ELSE created_at END END ASC,
+    CASE WHEN :descending = 1 THEN CASE :sort WHEN 'task' THEN task WHEN 'status' THEN status
+        WHEN 'started_at' THEN started_at WHEN 'exit_code' THEN exit_code
+        WHEN 'duration' THEN ended_at - started_at ELSE created_at END END DESC,
+    id DESC
+LIMIT :limit OFFSET :offset;
 
 -- name: count_runs
 SELECT COUNT(*) AS n FROM runs
