@@ -44,6 +44,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/claim_depth.py
 	$(PY) bench/schedules.py
 	$(PY) bench/evals.py
+	$(PY) bench/execution.py
 
 clean:
 	rm -rf $(VENV) .runyard tests/sdk/node_modules

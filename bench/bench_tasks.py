@@ -18,3 +18,7 @@ def exact_score(output: Any, expected: Any) -> dict[str, Any]:
     """A code evaluator: 1 when the output is the expected answer."""
     ok = output == expected
     return {"score": 1.0 if ok else 0.0, "label": "match" if ok else "no_match"}
+
+
+async def nothing_async(payload: Any) -> None:
+    return None
