@@ -46,9 +46,17 @@ err = _Consoles(stderr=True)
 
 
 def _table(*columns: str) -> Table:
+    """A table whose ids and short values are never cut or wrapped; times and descriptions fold instead."""
     from rich.table import Table
 
-    return Table(*columns)
+    table = Table()
+    for n, name in enumerate(columns):
+        folds = name in FOLDING_COLUMNS
+        table.add_column(name, no_wrap=not folds, min_width=26 if n == 0 else None, overflow="fold")
+    return table
+
+
+FOLDING_COLUMNS = frozenset({"created", "ended", "description"})
 
 
 def fail(message: str, code: int = 1) -> None:
@@ -281,6 +289,9 @@ def _payload(raw: str | None) -> Any:
         fail(f"--payload is not valid JSON: {exc}", 2)
 
 
+LOG_TAIL = 20  # lines of the log `trigger --wait` shows
+
+
 @cli.command()
 @click.argument("task")
 @click.option("--payload", default=None, help="JSON, or @file.json")
@@ -302,6 +313,11 @@ def trigger(
         if wait:
             run = client.wait(run["id"], timeout=24 * 3600)
             _print_run(run)
+            lines = client.logs(run["id"], limit=5000)["lines"]
+            if lines:
+                out.print(f"[bold]log[/bold] (last {min(len(lines), LOG_TAIL)} of {len(lines)} lines):")
+                for line in lines[-LOG_TAIL:]:
+                    click.echo(f"  {line['text']}", err=line["stream"] == "stderr")
             if run["status"] != "completed":
                 sys.exit(1)
 
@@ -318,6 +334,7 @@ def runs() -> None:
 @click.option("--limit", type=int, default=20, show_default=True)
 @click.pass_context
 def runs_list(ctx: click.Context, status: str | None, task: str | None, tag: str | None, limit: int) -> None:
+    """List runs, newest first, with their full ids."""
     with _client(ctx) as client:
         page = client.list_runs(status=status, task=task, tag=tag, limit=limit)
     table = _table("id", "task", "status", "attempts", "created", "ended")
@@ -338,6 +355,7 @@ def _print_run(run: dict[str, Any]) -> None:
 @click.argument("run_id")
 @click.pass_context
 def runs_show(ctx: click.Context, run_id: str) -> None:
+    """Show a run: status, attempts, output or error."""
     with _client(ctx) as client:
         run = client.get_run(run_id)
     _print_run(run)
@@ -349,6 +367,7 @@ def runs_show(ctx: click.Context, run_id: str) -> None:
 @click.argument("run_id")
 @click.pass_context
 def runs_cancel(ctx: click.Context, run_id: str) -> None:
+    """Cancel a run; an executing attempt is stopped."""
     with _client(ctx) as client:
         run = client.cancel(run_id)
     out.print(f"{run['id']} {run['status']}")
@@ -358,6 +377,7 @@ def runs_cancel(ctx: click.Context, run_id: str) -> None:
 @click.argument("run_id")
 @click.pass_context
 def runs_replay(ctx: click.Context, run_id: str) -> None:
+    """Trigger a new run with the payload and options of RUN_ID."""
     with _client(ctx) as client:
         run = client.replay(run_id)["run"]
     out.print(f"{run['id']} {run['status']} (replay of {run_id})")
@@ -367,6 +387,7 @@ def runs_replay(ctx: click.Context, run_id: str) -> None:
 @click.argument("run_id")
 @click.pass_context
 def runs_watch(ctx: click.Context, run_id: str) -> None:
+    """Print a run's changes as they happen, until it ends."""
     with _client(ctx) as client:
         last = None
         for run in client.watch(run_id):  # the server's event stream, not polling
@@ -435,6 +456,7 @@ def _on_store(ctx: click.Context, action: Callable[[Any], Any], *, must_exist: b
 @click.argument("name")
 @click.pass_context
 def keys_create(ctx: click.Context, name: str) -> None:
+    """Create a key called NAME; it is printed once."""
     from runyard.keys import create_key
 
     key, raw = _on_store(ctx, lambda store: create_key(store, name), must_exist=False)  # may seed a new server
@@ -445,6 +467,7 @@ def keys_create(ctx: click.Context, name: str) -> None:
 @keys.command("list")
 @click.pass_context
 def keys_list(ctx: click.Context) -> None:
+    """List keys (never their secret part)."""
     from runyard.ids import us_to_rfc3339
 
     found = _on_store(ctx, lambda store: store.list_api_keys())
@@ -459,6 +482,7 @@ def keys_list(ctx: click.Context) -> None:
 @click.argument("key_id")
 @click.pass_context
 def keys_revoke(ctx: click.Context, key_id: str) -> None:
+    """Revoke the key KEY_ID; servers stop accepting it within seconds."""
     if not _on_store(ctx, lambda store: store.revoke_api_key(key_id)):
         fail(f"no active key with id {key_id}")
     out.print(f"revoked {key_id}")

@@ -78,13 +78,16 @@ def test_trigger_wait_show_list_and_logs(cli: Cli) -> None:
     assert shown.returncode == 0 and "attempt 1: completed" in shown.stdout
     talk = cli("trigger", "talk", "--wait")
     talk_id = talk.stdout.split()[0]
+    assert "log (last 2 of 2 lines):" in talk.stdout and "  first" in talk.stdout  # the log's tail
+    assert "  second" in talk.stderr
     logs = cli("logs", talk_id, "--follow")
     assert logs.stdout.splitlines() == ["first", "[stderr] second"]
     fresh = cli("trigger", "talk").stdout.split()[0]  # not waited for: `runs watch` follows it to its end
     watched = cli("runs", "watch", fresh)
     assert watched.returncode == 0 and watched.stdout.splitlines()[-1] == f"{fresh} completed", watched.stdout
-    listing = cli("runs", "list", "--task", "add")
+    listing = cli("runs", "list", "--task", "add", env={**cli.env, "COLUMNS": "80"})  # a common terminal
     assert listing.returncode == 0 and "completed" in listing.stdout
+    assert run_id in listing.stdout  # the whole id, never cut
     tasks = cli("tasks")
     assert all(name in tasks.stdout for name in ("add", "talk", "sleepy"))
 

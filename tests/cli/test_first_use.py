@@ -102,3 +102,21 @@ def test_a_second_server_on_the_same_data_directory_keeps_the_admin_key(tmp_path
         for proc, _ in servers:
             proc.terminate()
             proc.wait(timeout=30)
+
+
+def test_every_command_has_help_text() -> None:
+    import click
+
+    from runyard.cli import cli
+
+    missing: list[str] = []
+
+    def walk(cmd: click.Command, path: str) -> None:
+        if not (cmd.help or "").strip():
+            missing.append(path)
+        if isinstance(cmd, click.Group):
+            for name, sub in cmd.commands.items():
+                walk(sub, f"{path} {name}")
+
+    walk(cli, "runyard")
+    assert missing == []
