@@ -83,6 +83,8 @@ def test_the_document_states_the_limits_the_server_enforces() -> None:
     assert "pattern" in param("/api/runs/{runId}", "get", "runId")
     assert "pattern" in param("/api/tasks/{taskName}/run", "post", "taskName")
     assert doc["paths"]["/api/v1/runs/{runId}/tags"]["post"]["requestBody"]["required"] is True
+    trigger = doc["paths"]["/v1/tasks/{name}/trigger"]["post"]["responses"]
+    assert {"200", "201"} <= set(trigger)  # 200 when an idempotency key matched an existing run
     components = doc["components"]["schemas"]
     assert components["BatchBody"]["properties"]["items"]["minItems"] == 1
     assert components["BatchBody"]["properties"]["items"]["maxItems"] == 1000

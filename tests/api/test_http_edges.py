@@ -85,3 +85,21 @@ def test_openapi_lists_every_route_with_schemas(srv: LiveServer) -> None:
     assert "task_name" in doc["components"]["schemas"][name]["properties"]
     assert trigger["security"]
     assert "security" not in doc["paths"]["/health"]["get"]
+
+
+def test_a_wrong_method_is_a_405_that_names_every_method_of_the_path(srv: LiveServer) -> None:
+    from runyard.api.dialects import all_endpoints
+
+    methods: dict[str, set[str]] = {}
+    for ep in all_endpoints():
+        methods.setdefault(ep.path, set()).add(ep.method)
+    assert methods["/v1/schedules"] == {"GET", "POST"}  # a path with several methods
+    headers = {"Authorization": f"Bearer {srv.api_key}"}
+    for path in ("/v1/schedules", "/api/v1/schedules", "/v1/tasks/hello/trigger"):
+        resp = httpx.request("OPTIONS", srv.url + path, headers=headers)
+        assert resp.status_code == 405, path
+        allowed = {m.strip() for m in resp.headers["allow"].split(",")}
+        wanted = methods[path.replace("hello", "{name}")]
+        assert wanted <= allowed, (path, allowed)
+    assert httpx.head(srv.url + "/v1/tasks", headers=headers).status_code == 200
+    assert httpx.get(srv.url + "/v1/schedules", headers=headers).status_code == 200

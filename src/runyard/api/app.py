@@ -51,6 +51,18 @@ def guarded(handler: Handler) -> Handler:
     return endpoint
 
 
+def _dispatch(handlers: dict[str, Handler]) -> Handler:
+    """The handler of a path's method (HEAD is answered by GET's)."""
+    if len(handlers) == 1:
+        return next(iter(handlers.values()))
+
+    async def endpoint(request: Request) -> Response:
+        method = "GET" if request.method == "HEAD" else request.method
+        return await handlers[method](request)
+
+    return endpoint
+
+
 def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = None) -> Starlette:
     endpoints = all_endpoints()
     document = build_openapi(DIALECTS, _version())
@@ -61,7 +73,10 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
     async def docs(request: Request) -> Response:
         return HTMLResponse(docs_html(document))
 
-    routes = [Route(ep.path, guarded(ep.handler), methods=[ep.method]) for ep in endpoints]
+    by_path: dict[str, dict[str, Handler]] = {}  # one route per path, so a 405 names every method it has
+    for ep in endpoints:
+        by_path.setdefault(ep.path, {})[ep.method] = guarded(ep.handler)
+    routes = [Route(path, _dispatch(handlers), methods=list(handlers)) for path, handlers in by_path.items()]
     routes += [Route("/openapi.json", openapi, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
 
     async def http_error(request: Request, exc: Exception) -> Response:

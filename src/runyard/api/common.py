@@ -41,6 +41,7 @@ class Endpoint:
     content_type: str = "application/json"
     errors: dict[int, str] = field(default_factory=dict)  # error statuses it answers -> when
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # path/query parameter -> its JSON schema
+    also: dict[int, str] = field(default_factory=dict)  # other success statuses (same body) -> when
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -131,7 +131,8 @@ async def delete_schedule(request: Request) -> Response:
 
 ENDPOINTS = [
     Endpoint("POST", "/v1/schedules", create_schedule, "Create a schedule (201), or update the one with its "
-             "deduplication_key (200)", "native", body=ScheduleBody, response=NativeSchedule, status=201),
+             "deduplication_key (200)", "native", body=ScheduleBody, response=NativeSchedule, status=201,
+             also={200: "a schedule with this deduplication_key was updated"}),
     Endpoint("GET", "/v1/schedules", list_schedules, "List schedules, oldest first", "native", response=ScheduleList,
              query={"task": "", "limit": f"1..{MAX_LIMIT}", "offset": ""},
              schemas={"limit": int_schema(1, MAX_LIMIT), "offset": int_schema(0, 10**12)}),

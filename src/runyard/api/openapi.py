@@ -34,6 +34,7 @@ def build_openapi(dialects: Sequence[Dialect], version: str) -> dict[str, Any]:
             "tags": [ep.tag],
             "responses": {
                 str(ep.status): success,
+                **{str(status): {**success, "description": when} for status, when in ep.also.items()},
                 **{
                     str(status): {"description": when, "content": {error_type: {"schema": error_schema}}}
                     for status, when in sorted(ep.errors.items())
