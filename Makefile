@@ -5,7 +5,7 @@ PY     := $(VENV)/bin/python
 STAMP  := $(VENV)/.installed
 NODE_STAMP := tests/sdk/node_modules/.installed
 
-.PHONY: run test lint bench soak fuzz install node-deps clean
+.PHONY: run test lint bench bench-peers soak fuzz install node-deps clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -32,6 +32,17 @@ lint: $(STAMP)
 test: $(STAMP) $(NODE_STAMP)
 	$(MAKE) lint
 	$(VENV)/bin/pytest -q -p no:cacheprovider
+
+PEERS := bench/peers/.venv
+$(PEERS)/.installed: bench/peers/requirements.txt
+	test -x $(PEERS)/bin/python || $(PYTHON) -m venv $(PEERS)
+	$(PEERS)/bin/pip install -q -r bench/peers/requirements.txt
+	touch $(PEERS)/.installed
+
+# runyard against Huey and Dramatiq (Redis at 127.0.0.1:6379), side by side: bench/results/peers.md and peers.png.
+# QUICK=1: 1,000 jobs, one repetition.
+bench-peers: $(STAMP) $(PEERS)/.installed
+	$(PEERS)/bin/python bench/peers/run.py $(if $(QUICK),--quick,)
 
 fuzz: $(STAMP)
 	$(PY) -m tests.api.test_fuzz $(or $(EXAMPLES),300)
