@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -58,7 +59,8 @@ class Result:
 
 @contextmanager
 def process(args: list[str], env: dict[str, str] | None = None, cwd: Path = HERE) -> Iterator[subprocess.Popen[bytes]]:
-    proc = subprocess.Popen(args, cwd=cwd, env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL,
+    env = {"PYTHONPATH": str(HERE), **os.environ, **(env or {})}  # the peers' job modules live here
+    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)  # fmt: skip
     try:
         yield proc
@@ -71,7 +73,7 @@ def process(args: list[str], env: dict[str, str] | None = None, cwd: Path = HERE
             proc.wait()
 
 
-def wait_until(check: Callable[[], bool], timeout: float = 600) -> float:
+def wait_until(check: Callable[[], bool], timeout: float = 120) -> float:
     deadline = time.monotonic() + timeout
     while not check():
         if time.monotonic() > deadline:
@@ -99,6 +101,16 @@ class RedisPeer:
     def workers(self) -> list[str]:
         raise NotImplementedError
 
+    def worker_commands(self) -> list[list[str]]:
+        return [self.workers()]
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for command in self.worker_commands():
+                stack.enter_context(process(command))
+            yield
+
     def done(self) -> int:
         return int(counts.hlen("done"))
 
@@ -115,13 +127,13 @@ class RedisPeer:
         t0 = time.perf_counter()
         for i in range(n):
             self.send(i, 0.0)
-        with process(self.workers()):
+        with self.running():
             first = wait_until(lambda: self.done() > 0)
             end = wait_until(lambda: self.done() >= n)
         assert self.once(n), f"{self.name}: not every job ran exactly once"
         backlog, drain = n / (end - t0), n / (end - first)
         self.reset()
-        with process(self.workers()):
+        with self.running():
             time.sleep(2.0)  # started and idle
             t0 = time.perf_counter()
             for i in range(n):
@@ -132,7 +144,7 @@ class RedisPeer:
 
     def latency(self, count: int) -> tuple[float, float]:
         self.reset()
-        with process(self.workers()):
+        with self.running():
             time.sleep(2.0)
             for i in range(count):
                 self.send(i, time.time())
@@ -179,6 +191,40 @@ class Dramatiq(RedisPeer):
 
     def workers(self) -> list[str]:
         return [str(PEERS_BIN / "dramatiq"), "dramatiq_app", "--processes", str(PROCESSES), "--threads", "8"]
+
+
+class Procrastinate(RedisPeer):
+    name = "Procrastinate"
+
+    def __init__(self) -> None:
+        from procrastinate_app import DSN, app, noop
+
+        self.app, self.noop, self.dsn = app, noop, DSN
+        self.settings = (f"Procrastinate {version('procrastinate')} (PostgreSQL, its own database), "
+                         f"{PROCESSES} x `procrastinate worker --concurrency 16`, deferred one by one")  # fmt: skip
+        self.opened = False
+
+    def flush(self) -> None:
+        import psycopg
+
+        if self.opened:
+            self.app.close()
+        admin = self.dsn.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS bench_procrastinate WITH (FORCE)")
+            conn.execute("CREATE DATABASE bench_procrastinate")
+        self.app.open()
+        self.opened = True
+        self.app.schema_manager.apply_schema()
+
+    def send(self, i: int, sent: float) -> None:
+        self.noop.defer(i=i, sent=sent)
+
+    def workers(self) -> list[str]:
+        return [str(PEERS_BIN / "procrastinate"), "--app=procrastinate_app.app", "worker", "--concurrency", "16"]
+
+    def worker_commands(self) -> list[list[str]]:
+        return [self.workers() for _ in range(PROCESSES)]
 
 
 # -- runyard --------------------------------------------------------------------------------------------------
@@ -292,7 +338,7 @@ def main() -> None:
     results: dict[str, Result] = {}
     settings: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmpdir:
-        systems = [Huey(), Dramatiq(), Runyard(Path(tmpdir))]
+        systems = [Huey(), Dramatiq(), Procrastinate(), Runyard(Path(tmpdir))]
         for system in systems:
             settings[system.name] = system.settings
             result = results[system.name] = Result()
@@ -331,9 +377,10 @@ def write(results: dict[str, Result], settings: dict[str, str], jobs: int, reps:
     text = f"""# runyard and its peers, side by side
 
 Run: {when} on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; `make bench-peers`
-(bench/peers/run.py). {jobs:,} no-op jobs per scenario, median of {reps}; {PROCESSES} worker processes for every
-system; every job counted (each peer's job increments its id in a Redis hash; runyard's are its completed runs and
-their attempts) and checked to have run exactly once. The producer and the workers share the cores.
+(bench/peers/run.py). Redis at 127.0.0.1:6379, PostgreSQL at 127.0.0.1:5432. {jobs:,} no-op jobs per scenario,
+median of {reps}; {PROCESSES} worker processes for every system; every job counted (each peer's job increments its
+id in a Redis hash; runyard's are its completed runs and their attempts) and checked to have run exactly once.
+The producer and the workers share the cores.
 
 {header}
 {chr(10).join(rows)}
@@ -351,7 +398,8 @@ database), so the peers carry a small extra cost per job. The producers differ t
 with one Redis command from the producing process; runyard's producer is an HTTP client whose every trigger is
 committed to SQLite before it is acknowledged.
 
-Not measured yet: Procrastinate and PgQueuer (PostgreSQL); the issue's goal of 2x Huey end to end is not met.
+The peers' producers enqueue one job at a time from one thread; runyard's load generator keeps 64 triggers in
+flight (each one its own durable HTTP request). Not measured yet: PgQueuer.
 """
     out = ROOT / "bench" / "results"
     (out / "peers.md").write_text(text)
