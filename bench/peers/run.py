@@ -39,6 +39,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
+import procs  # noqa: E402
 from loadgen import build_request, read_response, run_load  # noqa: E402
 
 RUNYARD_BIN = ROOT / ".venv" / "bin"
@@ -59,18 +60,9 @@ class Result:
 
 @contextmanager
 def process(args: list[str], env: dict[str, str] | None = None, cwd: Path = HERE) -> Iterator[subprocess.Popen[bytes]]:
-    env = {"PYTHONPATH": str(HERE), **os.environ, **(env or {})}  # the peers' job modules live here
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)  # fmt: skip
-    try:
+    env = {"PYTHONPATH": str(HERE), **(env or {})}  # the peers' job modules live here
+    with procs.process(args, env, cwd, quiet=True, grace=20) as proc:
         yield proc
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def wait_until(check: Callable[[], bool], timeout: float = 120) -> float:
