@@ -21,7 +21,7 @@ CONFIG = (
     "[tasks.hello]\nnoop = true\n\n"
     f'[[applications]]\nid = "{APP}"\ntitle = "Bot"\nwebhook_url = "http://127.0.0.1:9/hook"\n'
 )
-SHAPE = {"native": "problem", "runwisp": "problem", "trigger.dev": "error", "avido": "message"}
+SHAPE = {"native": "problem", "runwisp": "problem", "trigger.dev": "error", "avido": "message", "arize": "problem"}
 
 
 def _fill(path: str) -> str:

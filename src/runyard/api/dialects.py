@@ -6,7 +6,7 @@ import dataclasses
 
 from starlette.responses import Response
 
-from runyard.api import avido, native, native_evals, native_streams, runwisp, runwisp_streams, trigger_dev
+from runyard.api import arize, avido, native, native_evals, native_streams, runwisp, runwisp_streams, trigger_dev
 from runyard.api.common import Endpoint, ProblemDetail
 from runyard.api.dialect import Dialect
 
@@ -21,6 +21,7 @@ DIALECTS: tuple[Dialect, ...] = (
     _with(runwisp.DIALECT, *runwisp_streams.ENDPOINTS),
     trigger_dev.DIALECT,
     avido.DIALECT,
+    arize.DIALECT,
 )
 DEFAULT = DIALECTS[0]  # answers for paths no dialect owns (docs, unknown routes)
 APP_OPEN_PATHS = frozenset({"/openapi.json", "/docs"})  # the app's own, served without an API key

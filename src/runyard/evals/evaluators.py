@@ -82,6 +82,69 @@ def _text(value: Any) -> str:
     return value if isinstance(value, str) else msgspec.json.encode(value).decode()
 
 
+_ROOTS = ("input", "output", "expected", "metadata")
+_MISSING = object()
+
+
+def lookup(item: Item, output: Any, name: str) -> Any:
+    """A variable of an item: `input`, `output`, `expected`, `metadata`, a dotted path into one of them
+    (`input.question`), or a field of an object input (a dataset column: `question`). Raises KeyError."""
+    roots = {"input": item.input, "output": output, "expected": item.expected, "metadata": item.metadata}
+    head, _, rest = name.partition(".")
+    if head in roots:
+        value, path = roots[head], rest.split(".") if rest else []
+    elif isinstance(item.input, dict):
+        value, path = item.input, name.split(".")
+    else:
+        raise KeyError(name)
+    for part in path:
+        value = value.get(part, _MISSING) if isinstance(value, dict) else _MISSING
+        if value is _MISSING:
+            raise KeyError(name)
+    return value
+
+
+_VARIABLE = re.compile(r"\{\{\s*([A-Za-z_][\w.]*)\s*\}\}|\{([A-Za-z_][\w.]*)\}")
+
+
+def render(template: str, item: Item, output: Any, syntax: str = "any") -> str:
+    """The template with each {name} or {{name}} (`syntax`: any, f_string, mustache, none) replaced by that
+    variable's text; unknown names stay as they are."""
+    if syntax == "none":
+        return template
+
+    def one(m: re.Match[str]) -> str:
+        name = m.group(1) if syntax != "f_string" else None
+        name = name or (m.group(2) if syntax != "mustache" else None)
+        if name is None:
+            return m.group(0)
+        try:
+            return _text(lookup(item, output, name))
+        except KeyError:
+            return m.group(0)
+
+    return _VARIABLE.sub(one, template)
+
+
+async def chat(
+    config: JudgeConfig, client: Callable[[], httpx.AsyncClient], model: str | None, messages: list[dict[str, str]]
+) -> str:
+    """The reply text of one OpenAI-compatible chat completion. Raises EvaluatorError."""
+    body = {"model": model or config.model, "messages": messages}
+    headers = {"authorization": f"Bearer {config.api_key}"} if config.api_key else {}
+    url = config.url.rstrip("/") + "/chat/completions"
+    try:
+        response = await client().post(url, json=body, headers=headers, timeout=config.timeout_s)
+    except Exception as exc:
+        raise EvaluatorError(f"the chat request failed: {exc!r}") from None
+    if not response.is_success:
+        raise EvaluatorError(f"the chat endpoint answered {response.status_code}")
+    try:
+        return str(response.json()["choices"][0]["message"]["content"])
+    except (ValueError, KeyError, IndexError, TypeError):
+        raise EvaluatorError("the chat endpoint's reply is not a chat completion") from None
+
+
 class MatchCall:
     def __init__(self, spec: MatchEvaluator) -> None:
         self.spec = spec
@@ -92,31 +155,49 @@ class MatchCall:
                 self.pattern = re.compile(spec.value, 0 if spec.case_sensitive else re.IGNORECASE)
             except re.error as exc:
                 raise EvaluatorError(f"evaluator {spec.name!r}: invalid pattern: {exc}") from None
-        if spec.mode == "list" and spec.value is not msgspec.UNSET and not isinstance(spec.value, list):
-            raise EvaluatorError(f"evaluator {spec.name!r}: a list match needs value, a list")
+        listed = spec.mode in ("list", "contains_any", "contains_all")
+        if listed and spec.value is not msgspec.UNSET and not isinstance(spec.value, list):
+            raise EvaluatorError(f"evaluator {spec.name!r}: a {spec.mode} match needs value, a list")
+        if spec.mode.startswith("contains") and not isinstance(spec.value, list):
+            raise EvaluatorError(f"evaluator {spec.name!r}: a {spec.mode} match needs value, a list of keywords")
 
     def _same(self, a: Any, b: Any) -> bool:
         if not self.spec.case_sensitive:
             return _text(a).casefold() == _text(b).casefold()
         return bool(a == b) or (isinstance(a, str) != isinstance(b, str) and _text(a) == _text(b))
 
+    def _has(self, text: str, keyword: Any) -> bool:
+        word = _text(keyword)
+        return (word.casefold() in text.casefold()) if not self.spec.case_sensitive else word in text
+
+    def _get(self, item: Item, output: Any, name: str) -> Any:
+        try:
+            return lookup(item, output, name)
+        except KeyError:
+            raise EvaluatorError(f"evaluator {self.spec.name!r}: the item has no {name!r}") from None
+
     async def __call__(self, item: Item, output: Any) -> Score:
         spec = self.spec
+        subject = self._get(item, output, spec.subject)
         if spec.mode == "regex":
-            ok = self.pattern.search(_text(output)) is not None
+            ok = self.pattern.search(_text(subject)) is not None
+        elif spec.mode == "json":
+            try:
+                msgspec.json.decode(subject if isinstance(subject, str) else _text(subject))
+                ok = True
+            except msgspec.DecodeError:
+                ok = False
+        elif spec.mode in ("contains_any", "contains_all"):
+            found = [self._has(_text(subject), k) for k in spec.value]
+            ok = any(found) if spec.mode == "contains_any" else all(found)
         else:
-            want = item.expected if spec.value is msgspec.UNSET else spec.value
+            want = self._get(item, output, spec.against) if spec.value is msgspec.UNSET else spec.value
             if spec.mode == "list":
                 options = want if isinstance(want, list) else [want]
-                ok = any(self._same(output, option) for option in options)
+                ok = any(self._same(subject, option) for option in options)
             else:
-                ok = self._same(output, want)
+                ok = self._same(subject, want)
         return Score(evaluator=spec.name, score=1.0 if ok else 0.0, label="match" if ok else "no_match")
-
-
-class _Fields(dict[str, str]):
-    def __missing__(self, key: str) -> str:
-        return "{" + key + "}"
 
 
 class JudgeCall:
@@ -128,30 +209,20 @@ class JudgeCall:
         self.spec, self.config, self.client = spec, config, client
 
     async def __call__(self, item: Item, output: Any) -> Score:
-        spec, config = self.spec, self.config
-        fields = _Fields(input=_text(item.input), output=_text(output), expected=_text(item.expected))
-        prompt = spec.template.format_map(fields)
-        body = {"model": spec.model or config.model, "messages": [{"role": "user", "content": prompt}]}
-        headers = {"authorization": f"Bearer {config.api_key}"} if config.api_key else {}
-        url = config.url.rstrip("/") + "/chat/completions"
+        spec = self.spec
+        prompt = render(spec.template, item, output)
         try:
-            response = await self.client().post(url, json=body, headers=headers, timeout=config.timeout_s)
-        except Exception as exc:
-            raise EvaluatorError(f"evaluator {spec.name!r}: the judge request failed: {exc!r}") from None
-        if not response.is_success:
-            raise EvaluatorError(f"evaluator {spec.name!r}: the judge answered {response.status_code}")
-        try:
-            content = str(response.json()["choices"][0]["message"]["content"])
-        except (ValueError, KeyError, IndexError, TypeError):
-            raise EvaluatorError(f"evaluator {spec.name!r}: the judge's reply is not a chat completion") from None
+            content = await chat(self.config, self.client, spec.model, [{"role": "user", "content": prompt}])
+        except EvaluatorError as exc:
+            raise EvaluatorError(f"evaluator {spec.name!r}: {exc}") from None
         lowered = content.casefold()
         found = [(lowered.find(label.casefold()), label) for label in spec.labels if label.casefold() in lowered]
         if not found:
             raise EvaluatorError(f"evaluator {spec.name!r}: the judge's reply names none of {spec.labels}")
         label = min(found)[1]
-        return Score(
-            evaluator=spec.name, score=1.0 if label == spec.labels[0] else 0.0, label=label, explanation=content
-        )
+        first = 1.0 if label == spec.labels[0] else 0.0
+        score = spec.choices.get(label) if spec.choices is not None else first
+        return Score(evaluator=spec.name, score=score, label=label, explanation=content)
 
 
 Scorer = CodeCall | MatchCall | JudgeCall

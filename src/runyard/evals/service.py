@@ -4,7 +4,8 @@ reading its counts and item results. Dialects call these and translate; the rule
 from __future__ import annotations
 
 import uuid
-from typing import TYPE_CHECKING
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
 import msgspec
 
@@ -16,13 +17,16 @@ from runyard.evals.spec import (
     Counts,
     Dataset,
     EvaluationSpec,
+    EvaluatorVersion,
     Example,
     Item,
     ItemResult,
+    ItemStatus,
+    NamedEvaluator,
     Suite,
     Target,
 )
-from runyard.ids import new_ulid
+from runyard.ids import new_ulid, now_us
 from runyard.models import Run
 from runyard.records import ListRunsParams
 from runyard.store.base import Conflict, NotFound, Store
@@ -101,22 +105,33 @@ class Evaluations:
         *,
         dataset_id: str | None = None,
         version: int | None = None,
+        example_ids: list[str] | None = None,
+        max_examples: int | None = None,
         tags: list[str] | None = None,
+        metadata: dict[str, Any] | None = None,
+        allow_empty: bool = False,
     ) -> Run:
         """An evaluation run of `task` (a task of kind evaluation). With a dataset, its examples (of `version`,
-        default the newest) are the items, after those of the spec."""
+        default the newest; only `example_ids`, or the first `max_examples`, when given) are the items, after
+        those of the spec. `allow_empty`: a run with nothing to evaluate is started (and ends at once)."""
         if self.service.task(task).kind != "evaluation":
             raise BadRequest(f"task {task!r} is not an evaluation task")
         items = list(spec.items)
         if dataset_id is not None:
-            after = -1
+            wanted = None if example_ids is None else set(example_ids)
+            after, found = -1, []
             while page := await self.examples(dataset_id, version, after=after):
-                items += [
-                    Item(id=e.id, input=e.input, expected=e.expected, output=e.output, metadata=e.metadata)
-                    for _, e in page
-                ]
+                found += [e for _, e in page if wanted is None or e.id in wanted]
                 after = page[-1][0]
-        if not items:
+                if max_examples is not None and len(found) >= max_examples:
+                    break
+            if wanted is not None and (missing := wanted - {e.id for e in found}):
+                raise BadRequest(f"the dataset has no example {sorted(missing)[0]!r}")
+            items += [
+                Item(id=e.id, input=e.input, expected=e.expected, output=e.output, metadata=e.metadata)
+                for e in found[:max_examples]
+            ]
+        if not items and not allow_empty:
             raise BadRequest("an evaluation needs at least one item")
         if len(items) > MAX_ITEMS:
             raise BadRequest(f"an evaluation holds at most {MAX_ITEMS} items")
@@ -130,8 +145,25 @@ class Evaluations:
         from runyard.service import TriggerRequest
 
         payload = msgspec.json.encode(msgspec.structs.replace(spec, items=items))
-        result = await self.service.trigger(TriggerRequest(task=task, payload=payload, tags=tags or []))
-        return result.run
+        req = TriggerRequest(task=task, payload=payload, tags=tags or [], metadata=metadata)
+        return (await self.service.trigger(req)).run
+
+    async def outputs(self, run_id: str) -> list[Item]:
+        """The items of a finished evaluation run with the outputs it got (those that got one), to evaluate
+        again with other evaluators."""
+        run = await self.service.get_run(run_id)
+        try:
+            spec = msgspec.json.decode(run.payload, type=EvaluationSpec)
+        except (msgspec.ValidationError, msgspec.DecodeError):
+            raise BadRequest(f"run {run_id} is not an evaluation") from None
+        out: list[Item] = []
+        after = -1
+        while page := await self.store.eval_results(run_id, after=after, limit=PAGE):
+            for r in page:
+                if r.status is ItemStatus.SUCCESS and r.index < len(spec.items):
+                    out.append(msgspec.structs.replace(spec.items[r.index], output=r.output))
+            after = page[-1].index
+        return out
 
     async def counts(self, run_id: str) -> Counts:
         """The run's counts so far (all zero before its first item is recorded)."""
@@ -149,10 +181,15 @@ class Evaluations:
             raise NotFoundError("application not found")
         return app
 
+    def check_scope(self, scope: str) -> None:
+        """A scope is a configured application, or a workspace ("@name") that needs no configuration."""
+        if not scope.startswith("@"):
+            self.application(scope)
+
     async def save_suite(self, suite: Suite, *, create: bool) -> Suite:
-        self.application(suite.scope)
+        self.check_scope(suite.scope)
         check_text("the name", suite.name, limit=MAX_TEXT)
-        check_text("the description", suite.description, limit=MAX_TEXT)
+        check_text("the description", suite.description, limit=MAX_TEXT, empty=True)
         if len(suite.inputs) > MAX_INPUTS:
             raise BadRequest(f"a suite has at most {MAX_INPUTS} inputs")
         if create:
@@ -168,8 +205,70 @@ class Evaluations:
             raise NotFoundError("suite not found")
         return suite
 
-    async def suites(self, scope: str, *, skip: int = 0, limit: int = 50) -> tuple[list[Suite], int]:
-        return await self.store.list_suites(scope, skip=max(0, skip), limit=max(1, min(limit, PAGE)))
+    async def suites(
+        self, scope: str, *, skip: int = 0, limit: int = 50, where: Callable[[Suite], bool] | None = None
+    ) -> tuple[list[Suite], int]:
+        """A page of a scope's suites (oldest first) and how many there are; with `where`, only those it keeps."""
+        skip, limit = max(0, skip), max(1, min(limit, PAGE))
+        if where is None:
+            return await self.store.list_suites(scope, skip=skip, limit=limit)
+        kept: list[Suite] = []
+        start = 0
+        while True:
+            page, total = await self.store.list_suites(scope, skip=start, limit=PAGE)
+            kept += [s for s in page if where(s)]
+            start += len(page)
+            if not page or start >= total:
+                return kept[skip : skip + limit], len(kept)
+
+    async def delete_suite(self, scope: str, suite_id: str) -> None:
+        await self.suite(scope, suite_id)
+        await self.store.delete_suite(suite_id)
+
+    # -- named evaluators ---------------------------------------------------------------------------
+    async def create_evaluator(self, name: str, description: str = "", kind: str = "") -> NamedEvaluator:
+        check_text("the evaluator name", name)
+        check_text("the description", description, limit=MAX_TEXT, empty=True)
+        evaluator = NamedEvaluator(id=new_ulid(), name=name, description=description, kind=kind)
+        try:
+            return await self.store.save_named_evaluator(evaluator, expected=None)
+        except Conflict as exc:
+            raise ConflictError(str(exc)) from None
+
+    async def evaluator(self, evaluator_id: str) -> NamedEvaluator:
+        evaluator = await self.store.get_named_evaluator(evaluator_id)
+        if evaluator is None:
+            raise NotFoundError("evaluator not found")
+        return evaluator
+
+    async def update_evaluator(self, evaluator: NamedEvaluator, *, expected: int) -> NamedEvaluator:
+        """Its fields and versions as given, if nobody changed it since version `expected` was read."""
+        check_text("the evaluator name", evaluator.name)
+        check_text("the description", evaluator.description, limit=MAX_TEXT, empty=True)
+        try:
+            return await self.store.save_named_evaluator(evaluator, expected=expected)
+        except NotFound:
+            raise NotFoundError("evaluator not found") from None
+        except Conflict as exc:
+            raise ConflictError(str(exc)) from None
+
+    async def add_evaluator_version(self, evaluator_id: str, version: EvaluatorVersion) -> NamedEvaluator:
+        """A new newest version (numbered after the last one)."""
+        check_text("the message", version.message, limit=MAX_TEXT, empty=True)
+        if version.evaluator is not None:
+            check_text("the evaluator's name", version.evaluator.name)
+        current = await self.evaluator(evaluator_id)
+        number = current.version + 1
+        added = msgspec.structs.replace(version, version=number, created_at=now_us())
+        grown = msgspec.structs.replace(current, version=number, versions=[*current.versions, added])
+        return await self.update_evaluator(grown, expected=current.version)
+
+    async def evaluators(self, *, skip: int = 0, limit: int = 50) -> tuple[list[NamedEvaluator], int]:
+        return await self.store.list_named_evaluators(skip=max(0, skip), limit=max(1, min(limit, PAGE)))
+
+    async def delete_evaluator(self, evaluator_id: str) -> None:
+        if not await self.store.delete_named_evaluator(evaluator_id):
+            raise NotFoundError("evaluator not found")
 
     async def run_suites(self, scope: str, suite_ids: list[str]) -> list[Run]:
         """One evaluation run per suite, all committed together or none: its inputs go to the scope's

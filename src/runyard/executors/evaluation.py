@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 
 from runyard.evals.apps import sign
-from runyard.evals.evaluators import EvaluatorError, JudgeConfig, Scorer, scorers
+from runyard.evals.evaluators import EvaluatorError, JudgeConfig, Scorer, chat, render, scorers
 from runyard.evals.spec import (
     MAX_CONCURRENCY,
     Counts,
@@ -64,12 +64,26 @@ async def call_target(target: Target, run_id: str, item: Item) -> Any:
     return reply
 
 
-async def evaluate_item(index: int, item: Item, spec: EvaluationSpec, calls: list[Scorer], run_id: str) -> ItemResult:
+async def generate(spec: EvaluationSpec, judge: JudgeConfig | None, item: Item) -> Any:
+    assert spec.generate is not None
+    if judge is None:
+        raise EvaluatorError("this evaluation task has no chat-completions URL configured (judge)")
+    syntax = spec.generate.syntax
+    messages = [{"role": m.role, "content": render(m.content, item, None, syntax)} for m in spec.generate.messages]
+    return await chat(judge, client, spec.generate.model, messages)
+
+
+async def evaluate_item(
+    index: int, item: Item, spec: EvaluationSpec, calls: list[Scorer], run_id: str, judge: JudgeConfig | None = None
+) -> ItemResult:
     if item.output is not msgspec.UNSET:
         output = item.output
-    elif spec.target is not None:
+    elif spec.target is not None or spec.generate is not None:
         try:
-            output = await call_target(spec.target, run_id, item)
+            if spec.target is not None:
+                output = await call_target(spec.target, run_id, item)
+            else:
+                output = await generate(spec, judge, item)
         except Exception as exc:
             message = str(exc) if isinstance(exc, EvaluatorError) else f"the application call failed: {exc!r}"
             return ItemResult(index=index, item_id=item.id, status=ItemStatus.ERROR, error=message)
@@ -143,7 +157,7 @@ class EvaluationExecutor(Executor):
 
         async def lane() -> None:
             for n, (index, item) in enumerate(todo):
-                result = await evaluate_item(index, item, spec, calls, ctx.run.id)
+                result = await evaluate_item(index, item, spec, calls, ctx.run.id, judge)
                 buffer.append(result)
                 tally(counts, [result])
                 if len(buffer) >= FLUSH_ITEMS:
@@ -173,7 +187,7 @@ class EvaluationExecutor(Executor):
                     await task
         failures = [w.exception() for w in work if w.done() and not w.cancelled() and w.exception()]
         await flush()
-        await ctx.set_metadata({"evaluation": summary(counts)})
+        await ctx.set_metadata({**(ctx.run.metadata or {}), "evaluation": summary(counts)})
         if ctx.stop.is_set() and counts.done < counts.total:
             await ctx.log("system", f"stopped after {counts.done} of {counts.total} items")
             return Outcome(kind="canceled", exit_code=-1)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 
-from runyard.evals.spec import Counts, Dataset, Example, ItemResult, Suite
+from runyard.evals.spec import Counts, Dataset, Example, ItemResult, NamedEvaluator, Suite
 
 
 class EvalStore(abc.ABC):
@@ -46,3 +46,22 @@ class EvalStore(abc.ABC):
     @abc.abstractmethod
     async def list_suites(self, scope: str, *, skip: int, limit: int) -> tuple[list[Suite], int]:
         """A page of a scope's suites, oldest first, and how many the scope has."""
+
+    @abc.abstractmethod
+    async def delete_suite(self, suite_id: str) -> bool:
+        """Whether it existed. Its runs stay."""
+
+    @abc.abstractmethod
+    async def save_named_evaluator(self, evaluator: NamedEvaluator, *, expected: int | None) -> NamedEvaluator:
+        """Insert (expected None; Conflict when the name is taken) or replace it, only if its stored version is
+        still `expected` (Conflict otherwise, or when the new name is taken; NotFound when it is gone)."""
+
+    @abc.abstractmethod
+    async def get_named_evaluator(self, evaluator_id: str) -> NamedEvaluator | None: ...
+
+    @abc.abstractmethod
+    async def list_named_evaluators(self, *, skip: int, limit: int) -> tuple[list[NamedEvaluator], int]:
+        """A page, oldest first, and how many there are."""
+
+    @abc.abstractmethod
+    async def delete_named_evaluator(self, evaluator_id: str) -> bool: ...

@@ -8,7 +8,17 @@ from typing import Any
 
 import msgspec
 
-from runyard.evals.spec import Counts, Dataset, Evaluator, Example, ItemResult, ItemStatus, Suite
+from runyard.evals.spec import (
+    Counts,
+    Dataset,
+    Evaluator,
+    EvaluatorVersion,
+    Example,
+    ItemResult,
+    ItemStatus,
+    NamedEvaluator,
+    Suite,
+)
 from runyard.ids import now_us
 from runyard.store.base import Conflict, NotFound
 from runyard.store.sqlite_sql import Q, all_, exec_, one
@@ -48,6 +58,14 @@ def _suite(row: sqlite3.Row) -> Suite:
         metadata=msgspec.json.decode(row["metadata"]), inputs=msgspec.json.decode(row["inputs"]),
         evaluators=msgspec.json.decode(row["evaluators"], type=list[Evaluator]),
         attributes=msgspec.json.decode(row["attributes"]), created_at=row["created_at"], updated_at=row["updated_at"],
+    )  # fmt: skip
+
+
+def _named(row: sqlite3.Row) -> NamedEvaluator:
+    return NamedEvaluator(
+        id=row["id"], name=row["name"], description=row["description"], kind=row["kind"], version=row["version"],
+        versions=msgspec.json.decode(row["versions"], type=list[EvaluatorVersion]),
+        created_at=row["created_at"], updated_at=row["updated_at"],
     )  # fmt: skip
 
 
@@ -163,3 +181,47 @@ class SqliteEvals:
 
         result: tuple[list[Suite], int] = await self._read(fn)
         return result
+
+    async def delete_suite(self, suite_id: str) -> bool:
+        deleted: int = await self._write(lambda c: exec_(c, "delete_suite", {"id": suite_id}))
+        return bool(deleted)
+
+    async def save_named_evaluator(self, evaluator: NamedEvaluator, *, expected: int | None) -> NamedEvaluator:
+        args = {
+            "id": evaluator.id, "name": evaluator.name, "description": evaluator.description, "kind": evaluator.kind,
+            "version": evaluator.version, "versions": _enc.encode(evaluator.versions), "expected": expected,
+        }  # fmt: skip
+
+        def op(conn: sqlite3.Connection) -> NamedEvaluator:
+            holder = one(conn, "named_evaluator_by_name", {"name": evaluator.name})
+            if holder is not None and holder["id"] != evaluator.id:
+                raise Conflict(f"an evaluator named {evaluator.name!r} exists")
+            if expected is None:
+                exec_(conn, "insert_named_evaluator", {**args, "now": now_us()})
+            elif not exec_(conn, "update_named_evaluator", {**args, "now": now_us()}):
+                if one(conn, "named_evaluator_by_id", {"id": evaluator.id}) is None:
+                    raise NotFound(f"evaluator {evaluator.id} not found")
+                raise Conflict(f"evaluator {evaluator.id} changed meanwhile")
+            row = one(conn, "named_evaluator_by_id", {"id": evaluator.id})
+            assert row is not None
+            return _named(row)
+
+        result: NamedEvaluator = await self._write(op)
+        return result
+
+    async def get_named_evaluator(self, evaluator_id: str) -> NamedEvaluator | None:
+        row = await self._read(lambda c: one(c, "named_evaluator_by_id", {"id": evaluator_id}))
+        return None if row is None else _named(row)
+
+    async def list_named_evaluators(self, *, skip: int, limit: int) -> tuple[list[NamedEvaluator], int]:
+        def fn(conn: sqlite3.Connection) -> tuple[list[NamedEvaluator], int]:
+            found = all_(conn, "named_evaluators_page", {"skip": skip, "limit": limit})
+            total = one(conn, "named_evaluators_count", {})
+            return [_named(r) for r in found], int(total["n"]) if total else 0
+
+        result: tuple[list[NamedEvaluator], int] = await self._read(fn)
+        return result
+
+    async def delete_named_evaluator(self, evaluator_id: str) -> bool:
+        deleted: int = await self._write(lambda c: exec_(c, "delete_named_evaluator", {"id": evaluator_id}))
+        return bool(deleted)

@@ -67,3 +67,31 @@ SELECT * FROM eval_suites WHERE scope = :scope ORDER BY created_at, id LIMIT :li
 
 -- name: suites_count
 SELECT count(*) AS n FROM eval_suites WHERE scope = :scope;
+
+-- name: delete_suite
+DELETE FROM eval_suites WHERE id = :id;
+
+-- name: insert_named_evaluator
+INSERT INTO named_evaluators (id, name, description, kind, version, versions, created_at, updated_at)
+VALUES (:id, :name, :description, :kind, :version, :versions, :now, :now);
+
+-- The row changes only if nobody wrote a version since `expected` was read.
+-- name: update_named_evaluator
+UPDATE named_evaluators SET name = :name, description = :description, kind = :kind, version = :version,
+    versions = :versions, updated_at = :now
+WHERE id = :id AND version = :expected;
+
+-- name: named_evaluator_by_id
+SELECT * FROM named_evaluators WHERE id = :id;
+
+-- name: named_evaluator_by_name
+SELECT id FROM named_evaluators WHERE name = :name;
+
+-- name: named_evaluators_page
+SELECT * FROM named_evaluators ORDER BY created_at, id LIMIT :limit OFFSET :skip;
+
+-- name: named_evaluators_count
+SELECT count(*) AS n FROM named_evaluators;
+
+-- name: delete_named_evaluator
+DELETE FROM named_evaluators WHERE id = :id;

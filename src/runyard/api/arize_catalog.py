@@ -1,0 +1,512 @@
+"""Arize AX v2: datasets (engine datasets), experiments (evaluation runs whose items carry their outputs) and
+evaluators (engine named evaluators), over REST as the `arize` client calls them with `force_http`. Larger
+uploads go over Arrow Flight in that client; this server serves REST only, 1 to 1,000 examples or runs a call."""
+
+from __future__ import annotations
+
+import hashlib
+import uuid
+from typing import Any
+
+import msgspec
+from starlette.requests import Request
+from starlette.responses import Response
+
+from runyard.api.arize_wire import (
+    CreateEvaluatorBody,
+    EvaluatorOut,
+    EvaluatorPage,
+    EvaluatorVersionOut,
+    Pagination,
+    VersionBody,
+    bad,
+    check_id,
+    engine_evaluator,
+    enum_in,
+    iso,
+    key_of,
+    limit_of,
+    mint,
+    offset_of,
+    offset_page,
+)
+from runyard.api.common import ApiError, Endpoint, decode_body, json_response, read_body
+from runyard.errors import NotFoundError
+from runyard.evals.service import SUITE_TASK, Evaluations
+from runyard.evals.spec import Dataset, EvaluationSpec, EvaluatorVersion, Example, Item, ItemStatus, NamedEvaluator
+from runyard.models import Run
+from runyard.records import ListRunsParams
+
+MAX_REST = 1000
+EXPERIMENT_TAG = "experiment"
+
+
+def _evals(request: Request) -> Evaluations:
+    evals: Evaluations = request.app.state.service.evaluations
+    return evals
+
+
+# -- wire types -----------------------------------------------------------------------------------------------
+class CreateDatasetBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    space_id: str
+    examples: list[dict[str, Any]]
+
+
+class ExamplesBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    examples: list[dict[str, Any]]
+
+
+class SearchExamplesBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """A page of examples or experiment runs (`dataset_version_id` only for examples)."""
+
+    filter: str | None = None
+    limit: int | None = None
+    cursor: str | None = None
+    dataset_version_id: str | None = None
+
+
+class DatasetVersionOut(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    dataset_id: str
+    created_at: str | None
+    updated_at: str | None
+
+
+class DatasetOut(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    space_id: str | None
+    created_at: str | None
+    updated_at: str | None
+    versions: list[DatasetVersionOut]
+
+
+class DatasetVersionWithExampleIds(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    space_id: str | None
+    created_at: str | None
+    updated_at: str | None
+    dataset_version_id: str
+    example_ids: list[str]
+
+
+class ExamplePage(msgspec.Struct, kw_only=True):
+    examples: list[dict[str, Any]]  # {id, created_at, updated_at, <columns>}
+    pagination: Pagination
+
+
+class ExperimentRunInput(msgspec.Struct, kw_only=True):
+    output: str
+    example_id: str | None = None
+
+
+class CreateExperimentBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    name: str
+    experiment_runs: list[dict[str, Any]]
+    dataset_id: str | None = None
+    space_id: str | None = None
+
+
+class ExperimentOut(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    space_id: str | None
+    dataset_id: str | None
+    dataset_version_id: str | None
+    created_at: str | None
+    updated_at: str | None
+    experiment_traces_project_id: str | None = None
+
+
+class ExperimentWithRunIds(ExperimentOut, kw_only=True):
+    run_ids: list[str]
+
+
+class ExperimentPage(msgspec.Struct, kw_only=True):
+    experiments: list[ExperimentOut]
+    pagination: Pagination
+
+
+class ExperimentRunPage(msgspec.Struct, kw_only=True):
+    experiment_runs: list[dict[str, Any]]  # {id, example_id, output, error, eval.<name>.score|label|explanation}
+    pagination: Pagination
+
+
+# -- datasets --------------------------------------------------------------------------------------------------
+async def dataset_of(request: Request, raw: str) -> Dataset:
+    try:
+        return await _evals(request).dataset(key_of("Dataset", raw, what="dataset"))
+    except NotFoundError:
+        raise ApiError(404, f"dataset not found: {raw}") from None
+
+
+def version_of(dataset: Dataset, raw: str) -> int:
+    key = key_of("DatasetVersion", raw, what="dataset version")
+    owner, _, number = key.rpartition(":")
+    if owner != dataset.id or not number.isdigit() or not 1 <= int(number) <= dataset.version:
+        raise ApiError(404, f"dataset version not found: {raw}")
+    return int(number)
+
+
+def _space(dataset_name: str) -> str:
+    return mint("Space", "default")
+
+
+def render_dataset(d: Dataset) -> DatasetOut:
+    versions = [
+        DatasetVersionOut(id=mint("DatasetVersion", f"{d.id}:{n}"), name=f"v{n}", dataset_id=mint("Dataset", d.id),
+                          created_at=iso(d.created_at if n == 1 else d.updated_at), updated_at=iso(d.updated_at))
+        for n in range(1, d.version + 1)
+    ]  # fmt: skip
+    return DatasetOut(id=mint("Dataset", d.id), name=d.name, space_id=_space(d.name), created_at=iso(d.created_at),
+                      updated_at=iso(d.updated_at), versions=versions)  # fmt: skip
+
+
+def _examples(rows: list[dict[str, Any]]) -> list[Example]:
+    if not 1 <= len(rows) <= MAX_REST:
+        raise bad(f"examples: 1 to {MAX_REST} a request over REST (larger uploads: split them)")
+    out = []
+    for n, row in enumerate(rows):
+        given = row.get("id")
+        if given is not None and (not isinstance(given, str) or not given or len(given) > 200):
+            raise bad(f"examples[{n}].id: a non-empty string of at most 200 characters")
+        columns = {k: v for k, v in row.items() if k not in ("id", "created_at", "updated_at")}
+        out.append(Example(id=given or str(uuid.uuid4()), input=columns))
+    return out
+
+
+async def create_dataset(request: Request) -> Response:
+    body: CreateDatasetBody = decode_body(await read_body(request), CreateDatasetBody)
+    check_id("space_id", body.space_id)
+    dataset = await _evals(request).create_dataset(body.name, _examples(body.examples))
+    return json_response(render_dataset(dataset), 201)
+
+
+async def get_dataset(request: Request) -> Response:
+    return json_response(render_dataset(await dataset_of(request, request.path_params["dataset_id"])))
+
+
+async def append_examples(request: Request) -> Response:
+    dataset = await dataset_of(request, request.path_params["dataset_id"])
+    body: ExamplesBody = decode_body(await read_body(request), ExamplesBody)
+    examples = _examples(body.examples)
+    d = await _evals(request).append_examples(dataset.id, examples)
+    return json_response(DatasetVersionWithExampleIds(
+        id=mint("Dataset", d.id), name=d.name, space_id=_space(d.name), created_at=iso(d.created_at),
+        updated_at=iso(d.updated_at), dataset_version_id=mint("DatasetVersion", f"{d.id}:{d.version}"),
+        example_ids=[e.id for e in examples],
+    ), 201)  # fmt: skip
+
+
+async def _example_page(request: Request, dataset: Dataset, version_id: str | None, cursor: str | None,
+                        limit: int) -> Response:  # fmt: skip
+    version = version_of(dataset, version_id) if version_id else dataset.version
+    after = int(key_of("Offset", cursor, what="cursor")) - 1 if cursor else -1
+    page = await _evals(request).examples(dataset.id, version, after=after, limit=limit + 1)
+    shown = page[:limit]
+    rows = [{"id": e.id, "created_at": iso(dataset.created_at), "updated_at": iso(dataset.updated_at),
+             **(e.input if isinstance(e.input, dict) else {"input": e.input})} for _, e in shown]  # fmt: skip
+    more = len(page) > limit
+    nxt = mint("Offset", str(shown[-1][0] + 1)) if more and shown else None
+    return json_response(ExamplePage(examples=rows, pagination=Pagination(has_more=more, next_cursor=nxt)))
+
+
+async def list_examples(request: Request) -> Response:
+    dataset = await dataset_of(request, request.path_params["dataset_id"])
+    q = request.query_params
+    return await _example_page(request, dataset, q.get("dataset_version_id"), q.get("cursor"), limit_of(request))
+
+
+async def search_examples(request: Request) -> Response:
+    dataset = await dataset_of(request, request.path_params["dataset_id"])
+    body: SearchExamplesBody = decode_body(await read_body(request), SearchExamplesBody)
+    if body.filter and body.filter.strip():
+        raise bad("filter: this server does not filter examples; page through them without one")
+    if body.limit is not None and not 1 <= body.limit <= 100:
+        raise bad("limit: from 1 to 100")
+    return await _example_page(request, dataset, body.dataset_version_id, body.cursor, body.limit or 50)
+
+
+# -- experiments ----------------------------------------------------------------------------------------------
+async def experiment_run(request: Request, raw: str) -> Run:
+    try:
+        run: Run = await request.app.state.service.get_run(key_of("Experiment", raw, what="experiment"))
+    except NotFoundError:
+        raise ApiError(404, f"experiment not found: {raw}") from None
+    if EXPERIMENT_TAG not in run.tags or run.task != SUITE_TASK:
+        raise ApiError(404, f"experiment not found: {raw}")
+    return run
+
+
+async def _experiments(request: Request, dataset_id: str | None) -> list[Run]:
+    """Every experiment (of a dataset), newest first."""
+    tag = f"dataset:{dataset_id}" if dataset_id else EXPERIMENT_TAG
+    found: list[Run] = []
+    after = None
+    while True:
+        page = await request.app.state.service.list_runs(
+            ListRunsParams(tags=[tag], tasks=[SUITE_TASK], limit=1000, after=after)
+        )
+        found += [r for r in page.runs if EXPERIMENT_TAG in r.tags]
+        if page.next_cursor is None:
+            return found
+        after = page.next_cursor
+
+
+async def check_experiment_name(request: Request, dataset_id: str, name: str) -> None:
+    for run in await _experiments(request, dataset_id):
+        if (run.metadata or {}).get("experiment_name") == name:
+            raise ApiError(409, f"experiment_name: the dataset has an experiment named {name!r}")
+
+
+def render_experiment(run: Run) -> ExperimentOut:
+    meta = run.metadata or {}
+    dataset = next((t[8:] for t in run.tags if t.startswith("dataset:")), None)
+    version = meta.get("dataset_version")
+    return ExperimentOut(
+        id=mint("Experiment", run.id), name=str(meta.get("experiment_name", "")), space_id=mint("Space", "default"),
+        dataset_id=mint("Dataset", dataset) if dataset else None,
+        dataset_version_id=mint("DatasetVersion", f"{dataset}:{version}") if dataset and version else None,
+        created_at=iso(run.created_at), updated_at=iso(run.updated_at),
+    )  # fmt: skip
+
+
+async def create_experiment(request: Request) -> Response:
+    """An experiment from outputs computed elsewhere (the client runs its task): an evaluation run of the
+    dataset's examples whose outputs are given, so it calls nothing and only records them."""
+    body: CreateExperimentBody = decode_body(await read_body(request), CreateExperimentBody)
+    if not 1 <= len(body.name) <= 255 or '"' in body.name or "\\" in body.name:
+        raise bad('name: 1 to 255 characters, without double quotes (") or backslashes')
+    if body.dataset_id is None:
+        raise bad("dataset_id: this server keeps experiments of datasets only")
+    if not 1 <= len(body.experiment_runs) <= MAX_REST:
+        raise bad(f"experiment_runs: 1 to {MAX_REST} a request over REST")
+    dataset = await dataset_of(request, body.dataset_id)
+    evals = _evals(request)
+    examples: dict[str, Example] = {}
+    after = -1
+    while page := await evals.examples(dataset.id, after=after):
+        examples.update((e.id, e) for _, e in page)
+        after = page[-1][0]
+    items = []
+    for n, raw in enumerate(body.experiment_runs):
+        try:
+            run_in = msgspec.convert(raw, ExperimentRunInput)
+        except msgspec.ValidationError as exc:
+            raise bad(f"experiment_runs[{n}]: {exc}") from None
+        example = examples.get(run_in.example_id or "")
+        if example is None:
+            raise bad(f"experiment_runs[{n}].example_id: the dataset has no example {run_in.example_id!r}")
+        extra = {k: v for k, v in raw.items() if k not in ("example_id", "output")}
+        items.append(Item(id=example.id, input=example.input, expected=example.expected, output=run_in.output,
+                          metadata=extra or None))  # fmt: skip
+    await check_experiment_name(request, dataset.id, body.name)
+    meta = {"source": "experiment", "experiment_name": body.name, "dataset_version": dataset.version}
+    run = await evals.start(SUITE_TASK, EvaluationSpec(items=items), tags=[EXPERIMENT_TAG, f"dataset:{dataset.id}"],
+                            metadata=meta)  # fmt: skip
+    out = render_experiment(run)
+    run_ids = [mint("ExperimentRun", f"{run.id}:{n}") for n in range(len(items))]
+    return json_response(ExperimentWithRunIds(**msgspec.structs.asdict(out), run_ids=run_ids), 201)
+
+
+async def list_experiments(request: Request) -> Response:
+    raw = request.query_params.get("dataset_id")
+    dataset = (await dataset_of(request, raw)).id if raw else None
+    runs = await _experiments(request, dataset)
+    offset, limit = offset_of(request), limit_of(request)
+    shown = [render_experiment(r) for r in runs[offset : offset + limit]]
+    return json_response(ExperimentPage(experiments=shown, pagination=offset_page(offset, len(shown), len(runs))))
+
+
+async def get_experiment(request: Request) -> Response:
+    return json_response(render_experiment(await experiment_run(request, request.path_params["experiment_id"])))
+
+
+async def _run_page(request: Request, offset: int, limit: int) -> Response:
+    """Each item of the experiment: its example, output (given, or generated once the run got to it), error,
+    and its evaluators' results as eval.<name>.score / .label / .explanation."""
+    run = await experiment_run(request, request.path_params["experiment_id"])
+    spec = msgspec.json.decode(run.payload, type=EvaluationSpec)
+    results = {r.index: r for r in await _evals(request).results(run.id, after=offset - 1, limit=limit)}
+    rows = []
+    for index in range(offset, min(offset + limit, len(spec.items))):
+        item, result = spec.items[index], results.get(index)
+        output = result.output if result is not None else (None if item.output is msgspec.UNSET else item.output)
+        row: dict[str, Any] = {
+            "id": mint("ExperimentRun", f"{run.id}:{index}"), "example_id": item.id,
+            "output": output if output is None or isinstance(output, str) else msgspec.json.encode(output).decode(),
+            "error": result.error if result is not None and result.status is ItemStatus.ERROR else None,
+        }  # fmt: skip
+        for score in result.scores if result is not None else []:
+            row[f"eval.{score.evaluator}.score"] = score.score
+            row[f"eval.{score.evaluator}.label"] = score.label
+            row[f"eval.{score.evaluator}.explanation"] = score.explanation
+        rows.append(row)
+    page = offset_page(offset, len(rows), len(spec.items))
+    return json_response(ExperimentRunPage(experiment_runs=rows, pagination=page))
+
+
+async def list_experiment_runs(request: Request) -> Response:
+    return await _run_page(request, offset_of(request), limit_of(request, high=MAX_REST))
+
+
+async def search_experiment_runs(request: Request) -> Response:
+    body: SearchExamplesBody = decode_body(await read_body(request), SearchExamplesBody)
+    if body.filter and body.filter.strip():
+        raise bad("filter: this server does not filter experiment runs; page through them without one")
+    if body.limit is not None and not 1 <= body.limit <= MAX_REST:
+        raise bad(f"limit: from 1 to {MAX_REST}")
+    offset = int(key_of("Offset", body.cursor, what="cursor")) if body.cursor else 0
+    return await _run_page(request, offset, body.limit or 50)
+
+
+# -- evaluators -------------------------------------------------------------------------------------------------
+async def named_evaluator(request: Request, raw: str) -> NamedEvaluator:
+    try:
+        return await _evals(request).evaluator(key_of("Evaluator", raw, what="evaluator"))
+    except NotFoundError:
+        raise ApiError(404, f"evaluator not found: {raw}") from None
+
+
+def evaluator_version(found: NamedEvaluator, raw: str | None) -> EvaluatorVersion:
+    if raw is None:
+        current = found.current
+        if current is None:
+            raise bad(f"evaluator {found.name!r} has no version")
+        return current
+    owner, _, number = key_of("EvaluatorVersion", raw, what="evaluator version").rpartition(":")
+    for version in found.versions:
+        if owner == found.id and str(version.version) == number:
+            return version
+    raise ApiError(404, f"evaluator version not found: {raw}")
+
+
+def render_version(found: NamedEvaluator, v: EvaluatorVersion) -> EvaluatorVersionOut:
+    config = {k: v for k, v in v.attributes.items() if k in ("template_config", "code_config")}
+    digest = hashlib.sha256(msgspec.json.encode(v.attributes)).hexdigest()[:12]
+    return EvaluatorVersionOut(
+        id=mint("EvaluatorVersion", f"{found.id}:{v.version}"), evaluator_id=mint("Evaluator", found.id),
+        type=found.kind.upper(), commit_hash=digest, commit_message=v.message, created_at=iso(v.created_at),
+        **config,
+    )  # fmt: skip
+
+
+def render_evaluator(found: NamedEvaluator, version: EvaluatorVersion | None) -> EvaluatorOut:
+    space = found.versions[0].attributes.get("space_id") if found.versions else None
+    return EvaluatorOut(
+        id=mint("Evaluator", found.id), name=found.name, description=found.description or None,
+        type=found.kind.upper(), space_id=space, created_at=iso(found.created_at), updated_at=iso(found.updated_at),
+        version=render_version(found, version) if version is not None else None,
+    )  # fmt: skip
+
+
+def _version(body: VersionBody, kind: str, space_id: str | None) -> EvaluatorVersion:
+    evaluator = engine_evaluator(body, "template" if kind == "template" else "code")
+    if not 1 <= len(body.commit_message) <= 1000:
+        raise bad("version.commit_message: 1 to 1000 characters")
+    attributes = msgspec.to_builtins(body)
+    attributes.pop("commit_message", None)
+    if space_id is not None:
+        attributes["space_id"] = space_id
+    return EvaluatorVersion(version=0, evaluator=evaluator, attributes=attributes, message=body.commit_message)
+
+
+async def create_evaluator(request: Request) -> Response:
+    body: CreateEvaluatorBody = decode_body(await read_body(request), CreateEvaluatorBody)
+    check_id("space_id", body.space_id)
+    kind = enum_in("type", body.type, ("template", "code", "harness", "remote"))
+    if kind not in ("template", "code"):
+        raise bad(f"type: this server runs TEMPLATE and CODE evaluators, not {kind.upper()}")
+    if not 1 <= len(body.name) <= 255:
+        raise bad("name: 1 to 255 characters")
+    version = _version(body.version, kind, body.space_id)
+    evals = _evals(request)
+    created = await evals.create_evaluator(body.name, body.description or "", kind)
+    found = await evals.add_evaluator_version(created.id, version)
+    return json_response(render_evaluator(found, found.current), 201)
+
+
+async def get_evaluator(request: Request) -> Response:
+    found = await named_evaluator(request, request.path_params["evaluator_id"])
+    version = evaluator_version(found, request.query_params.get("version_id")) if found.versions else None
+    return json_response(render_evaluator(found, version))
+
+
+async def list_evaluators(request: Request) -> Response:
+    offset, limit = offset_of(request), limit_of(request)
+    found, total = await _evals(request).evaluators(skip=offset, limit=limit)
+    shown = [render_evaluator(f, None) for f in found]
+    return json_response(EvaluatorPage(evaluators=shown, pagination=offset_page(offset, len(shown), total)))
+
+
+async def add_version(request: Request) -> Response:
+    found = await named_evaluator(request, request.path_params["evaluator_id"])
+    body: VersionBody = decode_body(await read_body(request), VersionBody)
+    space = found.versions[0].attributes.get("space_id") if found.versions else None
+    grown = await _evals(request).add_evaluator_version(found.id, _version(body, found.kind, space))
+    assert grown.current is not None
+    return json_response(render_version(grown, grown.current), 201)
+
+
+async def delete_evaluator(request: Request) -> Response:
+    found = await named_evaluator(request, request.path_params["evaluator_id"])
+    await _evals(request).delete_evaluator(found.id)
+    return Response(status_code=204)
+
+
+_ID = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}
+_AUTH = {401: "missing or invalid API key"}
+_WRITE = {**_AUTH, 400: "invalid input; nothing changed", 413: "the body is over the server's limit",
+          422: "the body does not have the request's shape"}  # fmt: skip
+_PAGE_Q = {"limit": "Page size, 1 to 100 (default 50)", "cursor": "next_cursor of the previous page"}
+_PAGE_S = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}}
+ENDPOINTS = [
+    Endpoint("POST", "/v2/datasets", create_dataset, f"Create a dataset with 1 to {MAX_REST} examples", "arize",
+             body=CreateDatasetBody, response=DatasetOut, status=201,
+             errors={**_WRITE, 409: "a dataset of that name exists"}),
+    Endpoint("GET", "/v2/datasets/{dataset_id}", get_dataset, "Get a dataset and its versions", "arize",
+             response=DatasetOut, schemas={"dataset_id": _ID}, errors={**_AUTH, 404: "no such dataset"}),
+    Endpoint("POST", "/v2/datasets/{dataset_id}/examples", append_examples, "Append examples (a new version)",
+             "arize", body=ExamplesBody, response=DatasetVersionWithExampleIds, status=201,
+             schemas={"dataset_id": _ID}, errors={**_WRITE, 404: "no such dataset"}),
+    Endpoint("GET", "/v2/datasets/{dataset_id}/examples", list_examples, "List a dataset version's examples",
+             "arize", response=ExamplePage, query={**_PAGE_Q, "dataset_version_id": "Version (default: newest)"},
+             schemas={"dataset_id": _ID, **_PAGE_S}, errors={**_AUTH, 400: "invalid limit or cursor",
+                                                           404: "no such dataset or version"}),
+    Endpoint("POST", "/v2/datasets/{dataset_id}/examples/search", search_examples,
+             "Page through a dataset version's examples (no filter)", "arize", body=SearchExamplesBody,
+             response=ExamplePage, schemas={"dataset_id": _ID},
+             errors={**_WRITE, 404: "no such dataset or version"}),
+    Endpoint("POST", "/v2/experiments", create_experiment, f"Create an experiment with 1 to {MAX_REST} runs",
+             "arize", body=CreateExperimentBody, response=ExperimentWithRunIds, status=201,
+             errors={**_WRITE, 404: "no such dataset", 409: "the dataset has an experiment of that name"}),
+    Endpoint("GET", "/v2/experiments", list_experiments, "List experiments (newest first)", "arize",
+             response=ExperimentPage, query={**_PAGE_Q, "dataset_id": "Only experiments of this dataset"},
+             schemas=_PAGE_S, errors={**_AUTH, 400: "invalid limit or cursor", 404: "no such dataset"}),
+    Endpoint("GET", "/v2/experiments/{experiment_id}", get_experiment, "Get an experiment", "arize",
+             response=ExperimentOut, schemas={"experiment_id": _ID}, errors={**_AUTH, 404: "no such experiment"}),
+    Endpoint("GET", "/v2/experiments/{experiment_id}/runs", list_experiment_runs,
+             "List an experiment's runs with their evaluations", "arize", response=ExperimentRunPage,
+             query={"limit": f"Page size, 1 to {MAX_REST} (default 50)", "cursor": "next_cursor of the previous page"},
+             schemas={"experiment_id": _ID, "limit": {"type": "integer", "minimum": 1, "maximum": MAX_REST}},
+             errors={**_AUTH, 400: "invalid limit or cursor", 404: "no such experiment"}),
+    Endpoint("POST", "/v2/experiments/{experiment_id}/runs/search", search_experiment_runs,
+             "Page through an experiment's runs (no filter)", "arize", body=SearchExamplesBody,
+             response=ExperimentRunPage, schemas={"experiment_id": _ID}, errors={**_WRITE, 404: "no such experiment"}),
+    Endpoint("POST", "/v2/evaluators", create_evaluator, "Create an evaluator with its first version", "arize",
+             body=CreateEvaluatorBody, response=EvaluatorOut, status=201,
+             errors={**_WRITE, 409: "an evaluator of that name exists"}),
+    Endpoint("GET", "/v2/evaluators", list_evaluators, "List evaluators", "arize", response=EvaluatorPage,
+             query=_PAGE_Q, schemas=_PAGE_S, errors={**_AUTH, 400: "invalid limit or cursor"}),
+    Endpoint("GET", "/v2/evaluators/{evaluator_id}", get_evaluator, "Get an evaluator at a version", "arize",
+             response=EvaluatorOut, query={"version_id": "Version (default: newest)"},
+             schemas={"evaluator_id": _ID}, errors={**_AUTH, 404: "no such evaluator or version"}),
+    Endpoint("DELETE", "/v2/evaluators/{evaluator_id}", delete_evaluator, "Delete an evaluator", "arize",
+             status=204, schemas={"evaluator_id": _ID}, errors={**_AUTH, 404: "no such evaluator"}),
+    Endpoint("POST", "/v2/evaluators/{evaluator_id}/versions", add_version, "Add a version to an evaluator",
+             "arize", body=VersionBody, response=EvaluatorVersionOut, status=201, schemas={"evaluator_id": _ID},
+             errors={**_WRITE, 404: "no such evaluator", 409: "a version was added meanwhile"}),
+]  # fmt: skip
