@@ -294,3 +294,91 @@ async def test_a_dataset_with_recorded_outputs_is_scored_as_it_is(h: Harness) ->
     assert [(r.item_id, r.output, r.passed) for r in await h.evals.results(done.id)] == [
         ("a", "OK", True), ("b", "no", False),
     ]  # fmt: skip
+
+
+async def test_variables_reach_match_modes_and_templates(h: Harness) -> None:
+    """Columns of an object input, dotted paths and the output feed every match mode and a judge's template
+    ({name} and {{name}})."""
+    items = [
+        Item(id="a", input={"q": "capital of France?", "ref": {"city": "Paris"}}, output='{"city": "Paris"}'),
+        Item(id="b", input={"q": "capital of Italy?", "ref": {"city": "Rome"}}, output="milan, probably"),
+    ]
+    evaluators = [
+        MatchEvaluator(name="json", mode="json"),
+        MatchEvaluator(name="any", mode="contains_any", value=["paris", "rome"], case_sensitive=False),
+        MatchEvaluator(name="all", mode="contains_all", value=["Paris", "city"]),
+        MatchEvaluator(name="q", mode="regex", subject="q", value="France"),
+        MatchEvaluator(name="ref", mode="exact", subject="ref.city", value="Paris"),
+        JudgeEvaluator(name="j", template="{{ q }} / {ref.city} / {output} / {missing}", choices={"correct": 0.9}),
+    ]
+    run = await h.evals.start("evaluate", EvaluationSpec(items=items, evaluators=evaluators))
+    assert (await h.until(run.id)).status is RunStatus.COMPLETED
+    scores = {r.item_id: {s.evaluator: s.score for s in r.scores} for r in await h.evals.results(run.id)}
+    assert scores["a"] == {"json": 1.0, "any": 1.0, "all": 1.0, "q": 1.0, "ref": 1.0, "j": 0.9}
+    assert {k: v for k, v in scores["b"].items() if k != "j"} == {"json": 0.0, "any": 0.0, "all": 0.0, "q": 0.0,
+                                                                   "ref": 0.0}  # fmt: skip
+    prompts = sorted(b["messages"][0]["content"] for b in h.judge.bodies)
+    assert prompts[0] == 'capital of France? / Paris / {"city": "Paris"} / {missing}'
+
+    missing = EvaluationSpec(items=items[:1], evaluators=[MatchEvaluator(name="m", subject="nope", value=1)])
+    run = await h.evals.start("evaluate", missing)
+    await h.until(run.id)
+    [result] = await h.evals.results(run.id)
+    assert result.status is ItemStatus.ERROR and "'nope'" in (result.error or "")
+
+
+async def test_generated_outputs_and_a_runs_outputs_evaluated_again(h: Harness) -> None:
+    """Outputs generated from messages by the task's chat endpoint; a finished run's outputs are items of
+    another run; examples picked by id or count; an empty evaluation when asked for."""
+    from runyard.evals.spec import Generation, Message
+
+    data = await h.evals.create_dataset("qs", [Example(id=f"e{n}", input={"q": f"question {n}"}) for n in range(4)])
+    spec = EvaluationSpec(items=[], generate=Generation(messages=[Message(role="user", content="say {q}")],
+                                                        syntax="f_string", model="gen-1"))  # fmt: skip
+    run = await h.evals.start("evaluate", spec, dataset_id=data.id, example_ids=["e1", "e3"])
+    assert (await h.until(run.id)).status is RunStatus.COMPLETED
+    generated = [b for b in h.judge.bodies if b["model"] == "gen-1"]
+    assert sorted(b["messages"][0]["content"] for b in generated) == ["say question 1", "say question 3"]
+    outputs = await h.evals.outputs(run.id)
+    assert [i.id for i in outputs] == ["e1", "e3"] and all(i.output is not msgspec.UNSET for i in outputs)
+    again = await h.evals.start("evaluate", EvaluationSpec(items=outputs, evaluators=[MatchEvaluator(
+        name="said", mode="regex", value=".")]))  # fmt: skip
+    assert (await h.until(again.id)).status is RunStatus.COMPLETED
+    assert (await h.evals.counts(again.id)).success == 2
+    first_two = await h.evals.start("evaluate", EvaluationSpec(items=[]), dataset_id=data.id, max_examples=2)
+    assert [i.id for i in msgspec.json.decode(first_two.payload, type=EvaluationSpec).items] == ["e0", "e1"]
+    with pytest.raises(BadRequest, match="no example 'e9'"):
+        await h.evals.start("evaluate", EvaluationSpec(items=[]), dataset_id=data.id, example_ids=["e9"])
+    with pytest.raises(BadRequest, match="at least one item"):
+        await h.evals.start("evaluate", EvaluationSpec(items=[]))
+    empty = await h.evals.start("evaluate", EvaluationSpec(items=[]), allow_empty=True, metadata={"why": "no data"})
+    done = await h.until(empty.id)
+    assert done.status is RunStatus.COMPLETED and (done.metadata or {})["why"] == "no data"
+    assert (done.metadata or {})["evaluation"]["total"] == 0
+
+
+async def test_named_evaluators_keep_every_version(h: Harness) -> None:
+    from runyard.evals.spec import EvaluatorVersion
+
+    created = await h.evals.create_evaluator("exact", "matches exactly", "code")
+    assert created.version == 0 and created.current is None
+    with pytest.raises(ConflictError):
+        await h.evals.create_evaluator("exact")
+    v1 = await h.evals.add_evaluator_version(created.id, EvaluatorVersion(
+        version=0, evaluator=MatchEvaluator(name="m", value="a"), attributes={"k": 1}, message="first"))  # fmt: skip
+    v2 = await h.evals.add_evaluator_version(created.id, EvaluatorVersion(
+        version=0, evaluator=MatchEvaluator(name="m", value="b"), message="second"))  # fmt: skip
+    assert (v1.version, v2.version) == (1, 2) and [v.message for v in v2.versions] == ["first", "second"]
+    assert v2.current is not None and isinstance(v2.current.evaluator, MatchEvaluator)
+    assert v2.current.evaluator.value == "b" and v2.versions[0].attributes == {"k": 1}
+    stale = msgspec.structs.replace(v2, description="changed")
+    with pytest.raises(ConflictError, match="changed meanwhile"):
+        await h.evals.update_evaluator(stale, expected=1)
+    await h.evals.create_evaluator("other")
+    page, total = await h.evals.evaluators(limit=1)
+    assert total == 2 and [e.name for e in page] == ["exact"]
+    await h.evals.delete_evaluator(created.id)
+    with pytest.raises(NotFoundError):
+        await h.evals.evaluator(created.id)
+    with pytest.raises(NotFoundError):
+        await h.evals.delete_evaluator(created.id)

@@ -325,7 +325,12 @@ async def evaluators_of(request: Request, suite: Suite) -> list[Evaluator]:
 
 
 def _fields(raw: bytes) -> dict[str, Any]:
-    body: TriggerBody = decode_body(raw, TriggerBody)
+    """The trigger body's fields that are set; a field no task type has, or a value of the wrong type, is a 400
+    like any other field that does not apply."""
+    try:
+        body: TriggerBody = decode_body(raw, TriggerBody)
+    except ApiError as exc:
+        raise ApiError(400, exc.message, exc.errors) from None
     return {k: v for k, v in msgspec.to_builtins(body).items() if v is not None}
 
 
@@ -473,7 +478,9 @@ ENDPOINTS = [
              errors=_ONE, schemas={"task_id": _ID}),
     Endpoint("POST", "/v2/tasks/{task_id}/trigger", trigger, "Trigger a task run", "arize", body=TriggerBody,
              response=TaskRun, status=201, schemas={"task_id": _ID},
-             errors={**_WRITE, **_ONE, 409: "an experiment of that name exists on the dataset"}),
+             errors={**_ONE, 400: "a field that does not apply to the task's type, or an invalid value; nothing "
+                     "created", 413: "the body is over the server's limit",
+                     409: "an experiment of that name exists on the dataset"}),
     Endpoint("GET", "/v2/tasks/{task_id}/runs", list_runs, "List a task's runs (newest first)", "arize",
              response=TaskRunPage, query={**_LIST_Q, "status": "Only runs of this status"},
              schemas={"task_id": _ID, **_LIST_S}, errors={**_ONE, 400: "invalid limit, cursor or status"}),
