@@ -65,7 +65,7 @@ class Runtime:
             for task in found:
                 if self.tasks.get(task.name) is None:  # runyard.toml wins over the decorator
                     self.tasks.add(task)
-        if settings.applications and self.tasks.get(SUITE_TASK) is None:
+        if self.tasks.get(SUITE_TASK) is None:  # where the Avido and Arize dialects' evaluations run
             self.tasks.add(TaskDef(name=SUITE_TASK, kind="evaluation", description="evaluation runs of suites"))
         self.events = EventBus()
         self.service = Service(self.store, self.tasks, self.events)

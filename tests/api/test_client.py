@@ -28,7 +28,12 @@ queue = { name = "held", concurrency = 0 }
 def test_client_round_trip(live_server: Callable[..., LiveServer]) -> None:
     srv = live_server(CONFIG)
     with Client(srv.url, srv.api_key) as client:
-        assert {t["name"] for t in client.tasks()} == {"add", "held", "talk"}
+        assert {t["name"] for t in client.tasks()} == {
+            "add",
+            "held",
+            "talk",
+            "evaluations",
+        }  # evaluations: always there
         result = client.trigger("add", {"a": 1, "b": 2}, tags=["c"], request_key="req-1")
         assert client.trigger("add", {"a": 1, "b": 2}, request_key="req-1")["cached"] is True
         done = client.wait(result["run"]["id"], timeout=15)

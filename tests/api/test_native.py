@@ -115,7 +115,7 @@ def test_bad_trigger_bodies(srv: LiveServer, body: bytes, status: int) -> None:
 
 def test_tasks_queues_and_unknown_task(srv: LiveServer) -> None:
     with srv.client() as c:
-        assert [t["name"] for t in c.get("/v1/tasks").json()["tasks"]] == ["add", "held", "talk"]
+        assert [t["name"] for t in c.get("/v1/tasks").json()["tasks"]] == ["add", "evaluations", "held", "talk"]
         queues = {q["name"]: q["concurrency_limit"] for q in c.get("/v1/queues").json()["queues"]}
         assert queues["held"] == 0
         missing = c.post("/v1/tasks/nope/trigger", json={})

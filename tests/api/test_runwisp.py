@@ -154,7 +154,7 @@ def test_list_get_and_logs(srv: LiveServer) -> None:
 def test_tasks_and_schemas(srv: LiveServer) -> None:
     with srv.client() as c:
         names = [t["name"] for t in c.get("/api/tasks").json()["items"]]
-        assert names == ["fails", "hello", "sleepy"]
+        assert names == ["evaluations", "fails", "hello", "sleepy"]  # evaluations: where Avido and Arize runs go
         assert c.get("/api/tasks/hello").json()["run"].startswith("echo hello")
         assert c.get("/api/tasks/nope").status_code == 404
     import httpx

@@ -57,7 +57,7 @@ from runyard.api.common import ApiError, Endpoint, decode_body, json_response, r
 from runyard.api.dialect import Dialect
 from runyard.errors import NotFoundError
 from runyard.evals.service import SUITE_TASK, Evaluations
-from runyard.evals.spec import Counts, EvaluationSpec, Evaluator, Generation, Item, Message, Suite
+from runyard.evals.spec import Counts, EvaluationSpec, Evaluator, Generation, Item, ItemStatus, Message, Suite
 from runyard.ids import now_us
 from runyard.models import Run, RunStatus
 from runyard.records import ListRunsParams
@@ -67,7 +67,7 @@ DAY_US = 86_400 * 1_000_000
 MAX_WINDOW_US = 30 * DAY_US
 DEFAULT_MAX_SPANS = 10_000
 EXPERIMENT_TAG = "experiment"
-NO_SPANS = "no spans to evaluate in the data window: this server does not ingest spans yet"
+NO_SPANS = "no spans to evaluate in the data window (none arrived at /v1/traces, or all were evaluated before)"
 RUN_CONFIG_TYPES = ("LLM_GENERATION", "TEMPLATE_EVALUATION", "AGENT_CALL")
 ROLES = ("USER", "ASSISTANT", "SYSTEM", "TOOL")
 SYNTAXES = ("F_STRING", "MUSTACHE", "NONE")
@@ -368,11 +368,34 @@ async def _trigger_evaluation(request: Request, suite: Suite, given: dict[str, A
         raise bad("data_start_time: must be before data_end_time")
     if end - start > MAX_WINDOW_US:
         raise bad("data_start_time, data_end_time: the window spans at most 30 days")
-    meta = {"source": "project", "data_start_time": start, "data_end_time": end,
-            "max_spans": body.max_spans or DEFAULT_MAX_SPANS,
+    limit = body.max_spans or DEFAULT_MAX_SPANS
+    meta = {"source": "project", "data_start_time": start, "data_end_time": end, "max_spans": limit,
             "override_evaluations": bool(body.override_evaluations)}  # fmt: skip
-    return await evals.start(SUITE_TASK, EvaluationSpec(items=[], evaluators=evaluators), tags=tags, metadata=meta,
-                             allow_empty=True)  # fmt: skip
+    project = arize_catalog.project_name(attrs["project_id"])
+    items = []
+    if project is not None:
+        rate = float(attrs.get("sampling_rate", 1.0))
+        items = await evals.span_items(project, start, end, limit=limit, sampling_rate=rate)
+        if not body.override_evaluations:
+            done = await _evaluated_spans(request, suite, start, end)
+            items = [i for i in items if i.id not in done]
+    spec = EvaluationSpec(items=items, evaluators=evaluators)
+    return await evals.start(SUITE_TASK, spec, tags=tags, metadata=meta, allow_empty=True)
+
+
+async def _evaluated_spans(request: Request, suite: Suite, start: int, end: int) -> set[str]:
+    """Spans that the task's earlier completed runs (of its newest 50) with an overlapping window evaluated or
+    skipped (a span does not change); spans whose evaluation failed get another go."""
+    evals, seen = _evals(request), set()
+    for run in await evals.suite_runs([suite.id], limit=50):
+        meta = run.metadata or {}
+        overlaps = meta.get("data_start_time", end) < end and meta.get("data_end_time", start) > start
+        if run.status is RunStatus.COMPLETED and overlaps:
+            after = -1
+            while page := await evals.results(run.id, after=after):
+                seen |= {r.item_id for r in page if r.status is not ItemStatus.ERROR}
+                after = page[-1].index
+    return seen
 
 
 async def _trigger_experiment(request: Request, suite: Suite, given: dict[str, Any]) -> Run:

@@ -33,7 +33,16 @@ from runyard.api.arize_wire import (
 from runyard.api.common import ApiError, Endpoint, decode_body, json_response, read_body
 from runyard.errors import NotFoundError
 from runyard.evals.service import SUITE_TASK, Evaluations
-from runyard.evals.spec import Dataset, EvaluationSpec, EvaluatorVersion, Example, Item, ItemStatus, NamedEvaluator
+from runyard.evals.spec import (
+    Dataset,
+    EvaluationSpec,
+    EvaluatorVersion,
+    Example,
+    Item,
+    ItemStatus,
+    NamedEvaluator,
+    SpanProject,
+)
 from runyard.models import Run
 from runyard.records import ListRunsParams
 
@@ -363,6 +372,48 @@ async def search_experiment_runs(request: Request) -> Response:
     return await _run_page(request, offset, body.limit or 50)
 
 
+# -- projects (whatever sends spans: OTLP's openinference.project.name or service.name) -------------------------
+class ProjectOut(msgspec.Struct, kw_only=True):
+    id: str
+    name: str
+    space_id: str | None
+    created_at: str | None
+
+
+class ProjectPage(msgspec.Struct, kw_only=True):
+    projects: list[ProjectOut]
+    pagination: Pagination
+
+
+def project_name(project_id: str) -> str | None:
+    """The project an id names, or None for an id of another kind (whose tasks then see no spans)."""
+    try:
+        return key_of("Project", project_id)
+    except ApiError:
+        return None
+
+
+def _project(p: SpanProject) -> ProjectOut:
+    return ProjectOut(id=mint("Project", p.name), name=p.name, space_id=mint("Space", "default"),
+                      created_at=iso(p.created_at))  # fmt: skip
+
+
+async def list_projects(request: Request) -> Response:
+    offset, limit = offset_of(request), limit_of(request)
+    projects = await _evals(request).projects()
+    shown = [_project(p) for p in projects[offset : offset + limit]]
+    return json_response(ProjectPage(projects=shown, pagination=offset_page(offset, len(shown), len(projects))))
+
+
+async def get_project(request: Request) -> Response:
+    raw = request.path_params["project_id"]
+    name = key_of("Project", raw, what="project")
+    for p in await _evals(request).projects():
+        if p.name == name:
+            return json_response(_project(p))
+    raise ApiError(404, f"project not found: {raw} (a project exists once spans of it arrive at /v1/traces)")
+
+
 # -- evaluators -------------------------------------------------------------------------------------------------
 async def named_evaluator(request: Request, raw: str) -> NamedEvaluator:
     try:
@@ -496,6 +547,10 @@ ENDPOINTS = [
     Endpoint("POST", "/v2/experiments/{experiment_id}/runs/search", search_experiment_runs,
              "Page through an experiment's runs (no filter)", "arize", body=SearchExamplesBody,
              response=ExperimentRunPage, schemas={"experiment_id": _ID}, errors={**_WRITE, 404: "no such experiment"}),
+    Endpoint("GET", "/v2/projects", list_projects, "List projects (those that have sent spans)", "arize",
+             response=ProjectPage, query=_PAGE_Q, schemas=_PAGE_S, errors={**_AUTH, 400: "invalid limit or cursor"}),
+    Endpoint("GET", "/v2/projects/{project_id}", get_project, "Get a project", "arize", response=ProjectOut,
+             schemas={"project_id": _ID}, errors={**_AUTH, 404: "no such project"}),
     Endpoint("POST", "/v2/evaluators", create_evaluator, "Create an evaluator with its first version", "arize",
              body=CreateEvaluatorBody, response=EvaluatorOut, status=201,
              errors={**_WRITE, 409: "an evaluator of that name exists"}),

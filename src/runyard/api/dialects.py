@@ -6,7 +6,17 @@ import dataclasses
 
 from starlette.responses import Response
 
-from runyard.api import arize, avido, native, native_evals, native_streams, runwisp, runwisp_streams, trigger_dev
+from runyard.api import (
+    arize,
+    avido,
+    native,
+    native_evals,
+    native_streams,
+    otlp,
+    runwisp,
+    runwisp_streams,
+    trigger_dev,
+)
 from runyard.api.common import Endpoint, ProblemDetail
 from runyard.api.dialect import Dialect
 
@@ -17,7 +27,7 @@ def _with(dialect: Dialect, *more: Endpoint) -> Dialect:
 
 
 DIALECTS: tuple[Dialect, ...] = (
-    _with(native.DIALECT, *native_streams.ENDPOINTS, *native_evals.ENDPOINTS),
+    _with(native.DIALECT, *native_streams.ENDPOINTS, *native_evals.ENDPOINTS, *otlp.ENDPOINTS),
     _with(runwisp.DIALECT, *runwisp_streams.ENDPOINTS),
     trigger_dev.DIALECT,
     avido.DIALECT,

@@ -89,6 +89,8 @@ _MISSING = object()
 def lookup(item: Item, output: Any, name: str) -> Any:
     """A variable of an item: `input`, `output`, `expected`, `metadata`, a dotted path into one of them
     (`input.question`), or a field of an object input (a dataset column: `question`). Raises KeyError."""
+    if isinstance(item.input, dict) and name in item.input:
+        return item.input[name]  # a column whose name has dots ("attributes.input.value")
     roots = {"input": item.input, "output": output, "expected": item.expected, "metadata": item.metadata}
     head, _, rest = name.partition(".")
     if head in roots:

@@ -3,12 +3,15 @@ reading its counts and item results. Dialects call these and translate; the rule
 
 from __future__ import annotations
 
+import hashlib
+import re
 import uuid
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 import msgspec
 
+from runyard.durations import MAX_TIME_US
 from runyard.errors import BadRequest, ConflictError, NotFoundError
 from runyard.evals.apps import Application
 from runyard.evals.spec import (
@@ -23,6 +26,8 @@ from runyard.evals.spec import (
     ItemResult,
     ItemStatus,
     NamedEvaluator,
+    Span,
+    SpanProject,
     Suite,
     Target,
 )
@@ -34,6 +39,8 @@ from runyard.store.base import Conflict, NotFound, Store
 if TYPE_CHECKING:
     from runyard.service import Service
 
+MAX_SPANS_PER_CALL = 10_000
+_HEX = re.compile(r"[0-9a-f]+")
 MAX_NAME = 200
 MAX_TEXT = 10_000
 MAX_INPUTS = 1000
@@ -296,3 +303,48 @@ class Evaluations:
             ListRunsParams(tags=[f"suite:{s}" for s in suite_ids], tasks=[SUITE_TASK], limit=max(1, min(limit, PAGE)))
         )
         return page.runs
+
+    # -- spans ---------------------------------------------------------------------------------------
+    async def ingest_spans(self, spans: list[Span]) -> int:
+        """Keep spans (idempotently: a span sent again is skipped); returns how many were new."""
+        if len(spans) > MAX_SPANS_PER_CALL:
+            raise BadRequest(f"at most {MAX_SPANS_PER_CALL} spans a request")
+        for n, span in enumerate(spans):
+            check_text(f"spans[{n}].project", span.project)
+            for field in ("span_id", "trace_id", "parent_span_id"):
+                value = getattr(span, field)
+                if len(value) > 64 or (value and not _HEX.fullmatch(value)):
+                    raise BadRequest(f"spans[{n}].{field}: at most 64 hex digits")
+            if not span.span_id:
+                raise BadRequest(f"spans[{n}]: a span needs a span id")
+            if not (0 <= span.start_us <= MAX_TIME_US and 0 <= span.end_us <= MAX_TIME_US):
+                raise BadRequest(f"spans[{n}]: times must be from 1970 to 9999")
+            if not (0 <= span.kind < 2**16 and 0 <= span.status_code < 2**16):
+                raise BadRequest(f"spans[{n}]: kind and status code are small non-negative integers")
+        return await self.store.insert_spans(spans) if spans else 0
+
+    async def projects(self) -> list[SpanProject]:
+        return await self.store.span_projects()
+
+    async def span_items(
+        self, project: str, start_us: int, end_us: int, *, limit: int, sampling_rate: float = 1.0
+    ) -> list[Item]:
+        """A project's spans in a window as items: the input is the span's columns (name, ids, times, and each
+        attribute as "attributes.<key>"), the output its `output.value` attribute. With a sampling rate below
+        1, each span is kept or not by its id, so the same spans are picked every time."""
+        items: list[Item] = []
+        for span in await self.store.spans_in_window(project, start_us, end_us, limit):
+            if (
+                sampling_rate < 1
+                and int(hashlib.sha256(span.span_id.encode()).hexdigest()[:8], 16) >= sampling_rate * 2**32
+            ):
+                continue
+            columns: dict[str, Any] = {
+                "name": span.name, "span_id": span.span_id, "trace_id": span.trace_id,
+                "parent_id": span.parent_span_id, "start_time": span.start_us, "end_time": span.end_us,
+                "status_code": span.status_code, "status_message": span.status_message,
+            }  # fmt: skip
+            columns.update((f"attributes.{k}", v) for k, v in span.attributes.items())
+            output = span.attributes.get("output.value", msgspec.UNSET)
+            items.append(Item(id=span.span_id, input=columns, output=output))
+        return items

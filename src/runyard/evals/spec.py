@@ -199,3 +199,29 @@ class NamedEvaluator(msgspec.Struct, kw_only=True):
     @property
     def current(self) -> EvaluatorVersion | None:
         return self.versions[-1] if self.versions else None
+
+
+class Span(msgspec.Struct, kw_only=True, omit_defaults=True):
+    """One trace span as OTLP delivers it: ids in hex, times in microseconds, attributes flattened."""
+
+    project: str
+    trace_id: str
+    span_id: str
+    name: str
+    start_us: int
+    end_us: int
+    parent_span_id: str = ""
+    kind: int = 0
+    attributes: dict[str, Any] = msgspec.field(default_factory=dict)
+    status_code: int = 0  # 0 unset, 1 ok, 2 error
+    status_message: str = ""
+
+
+class SpanProject(msgspec.Struct, kw_only=True):
+    """A project that has spans."""
+
+    name: str
+    spans: int
+    first_us: int
+    last_us: int
+    created_at: int

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import abc
 
-from runyard.evals.spec import Counts, Dataset, Example, ItemResult, NamedEvaluator, Suite
+from runyard.evals.spec import Counts, Dataset, Example, ItemResult, NamedEvaluator, Span, SpanProject, Suite
 
 
 class EvalStore(abc.ABC):
@@ -65,3 +65,15 @@ class EvalStore(abc.ABC):
 
     @abc.abstractmethod
     async def delete_named_evaluator(self, evaluator_id: str) -> bool: ...
+
+    @abc.abstractmethod
+    async def insert_spans(self, spans: list[Span]) -> int:
+        """In one transaction; a span already kept (same project and span id) is skipped. Returns how many
+        were new."""
+
+    @abc.abstractmethod
+    async def spans_in_window(self, project: str, start_us: int, end_us: int, limit: int) -> list[Span]:
+        """A project's spans that started in [start_us, end_us), oldest first."""
+
+    @abc.abstractmethod
+    async def span_projects(self) -> list[SpanProject]: ...

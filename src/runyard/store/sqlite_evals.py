@@ -17,6 +17,8 @@ from runyard.evals.spec import (
     ItemResult,
     ItemStatus,
     NamedEvaluator,
+    Span,
+    SpanProject,
     Suite,
 )
 from runyard.ids import now_us
@@ -225,3 +227,33 @@ class SqliteEvals:
     async def delete_named_evaluator(self, evaluator_id: str) -> bool:
         deleted: int = await self._write(lambda c: exec_(c, "delete_named_evaluator", {"id": evaluator_id}))
         return bool(deleted)
+
+    async def insert_spans(self, spans: list[Span]) -> int:
+        def op(conn: sqlite3.Connection) -> int:
+            now = now_us()
+            added: dict[str, list[int]] = {}
+            for s in spans:
+                row = {"project": s.project, "span_id": s.span_id, "trace_id": s.trace_id, "start_us": s.start_us,
+                       "data": _enc.encode(s), "now": now}  # fmt: skip
+                if exec_(conn, "insert_span", row):
+                    added.setdefault(s.project, []).append(s.start_us)
+            for project, starts in added.items():
+                exec_(conn, "add_span_project", {"project": project, "spans": len(starts), "first_us": min(starts),
+                                                 "last_us": max(starts), "now": now})  # fmt: skip
+            return sum(len(v) for v in added.values())
+
+        result: int = await self._write(op)
+        return result
+
+    async def spans_in_window(self, project: str, start_us: int, end_us: int, limit: int) -> list[Span]:
+        args = {"project": project, "start": start_us, "end": end_us, "limit": limit}
+        found = await self._read(lambda c: all_(c, "spans_in_window", args))
+        return [msgspec.json.decode(r["data"], type=Span) for r in found]
+
+    async def span_projects(self) -> list[SpanProject]:
+        found = await self._read(lambda c: all_(c, "span_projects"))
+        return [
+            SpanProject(name=r["project"], spans=r["spans"], first_us=r["first_us"], last_us=r["last_us"],
+                        created_at=r["created_at"])
+            for r in found
+        ]  # fmt: skip

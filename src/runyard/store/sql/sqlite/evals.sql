@@ -95,3 +95,22 @@ SELECT count(*) AS n FROM named_evaluators;
 
 -- name: delete_named_evaluator
 DELETE FROM named_evaluators WHERE id = :id;
+
+-- name: insert_span
+INSERT INTO spans (project, span_id, trace_id, start_us, data, received_at)
+VALUES (:project, :span_id, :trace_id, :start_us, :data, :now)
+ON CONFLICT (project, span_id) DO NOTHING;
+
+-- name: spans_in_window
+SELECT data FROM spans
+WHERE project = :project AND start_us >= :start AND start_us < :end
+ORDER BY start_us, span_id LIMIT :limit;
+
+-- name: add_span_project
+INSERT INTO span_projects (project, spans, first_us, last_us, created_at)
+VALUES (:project, :spans, :first_us, :last_us, :now)
+ON CONFLICT (project) DO UPDATE SET spans = spans + excluded.spans, first_us = min(first_us, excluded.first_us),
+    last_us = max(last_us, excluded.last_us);
+
+-- name: span_projects
+SELECT * FROM span_projects ORDER BY project;
