@@ -85,6 +85,13 @@ def test_openapi_lists_every_route_with_schemas(srv: LiveServer) -> None:
     assert "task_name" in doc["components"]["schemas"][name]["properties"]
     assert trigger["security"]
     assert "security" not in doc["paths"]["/health"]["get"]
+    # Avido routes need the application's id as well as the key: both in one requirement
+    avido = doc["paths"]["/v0/tasks"]["post"]["security"]
+    assert {"bearer": [], "applicationId": []} in avido and {"apiKey": [], "applicationId": []} in avido
+    assert doc["components"]["securitySchemes"]["applicationId"] == {
+        "type": "apiKey", "in": "header", "name": "x-application-id",
+    }  # fmt: skip
+    assert doc["paths"]["/v2/tasks"]["post"]["security"] == [{"bearer": []}, {"apiKey": []}]
 
 
 def test_a_wrong_method_is_a_405_that_names_every_method_of_the_path(srv: LiveServer) -> None:

@@ -276,4 +276,5 @@ DIALECT = Dialect(
     error_schema=AvidoError,
     error_media_type="application/json",
     statuses=STATUSES,
+    also_headers={"applicationId": "x-application-id"},  # the application under test that scopes everything
 )

@@ -5,7 +5,7 @@ iterate over the registry (`api/dialects.py`); adding a dialect is one module an
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from starlette.responses import Response
@@ -29,6 +29,8 @@ class Dialect:
     open_paths: frozenset[str] = frozenset()  # exact paths served without an API key
     open_prefixes: tuple[str, ...] = ()  # path prefixes served without an API key
     token_grants: TokenGrants | None = None  # which (method, path) a public access token's scopes may read
+    # header API keys its routes need besides the runyard API key: OpenAPI scheme name -> header name
+    also_headers: Mapping[str, str] = field(default_factory=dict)
 
     def match(self, path: str) -> int:
         """The length of the longest of its prefixes that `path` starts with, -1 if none."""

@@ -57,7 +57,8 @@ def build_openapi(dialects: Sequence[Dialect], version: str) -> dict[str, Any]:
             required = any(f.required for f in msgspec.structs.fields(ep.body))
             op["requestBody"] = {"required": required, "content": {"application/json": {"schema": by_type[ep.body]}}}
         if ep.auth:
-            op["security"] = [{"bearer": []}, {"apiKey": []}]
+            also: dict[str, list[str]] = {name: [] for name in dialect.also_headers}
+            op["security"] = [{"bearer": [], **also}, {"apiKey": [], **also}]
         paths.setdefault(path, {})[ep.method.lower()] = op
     return {
         "openapi": "3.1.0",
@@ -68,6 +69,11 @@ def build_openapi(dialects: Sequence[Dialect], version: str) -> dict[str, Any]:
             "securitySchemes": {
                 "bearer": {"type": "http", "scheme": "bearer"},
                 "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                **{
+                    name: {"type": "apiKey", "in": "header", "name": header}
+                    for dialect in dialects
+                    for name, header in dialect.also_headers.items()
+                },
             },
         },
     }
