@@ -46,6 +46,8 @@ FINAL_STATUSES = frozenset(
     }
 )
 PENDING_STATUSES = frozenset({RunStatus.DELAYED, RunStatus.QUEUED})
+# the ends that count as failures (ListRunsParams.failed; the store's run filters spell the same set)
+FAILURE_STATUSES = frozenset({RunStatus.FAILED, RunStatus.TIMED_OUT, RunStatus.CRASHED, RunStatus.SYSTEM_FAILURE})
 
 # The state machine: which status may follow which. `executing -> queued` is a retry.
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {

@@ -270,6 +270,10 @@ class Service:
     async def count_runs(self, params: ListRunsParams) -> int:
         return await self.store.count_runs(params)
 
+    async def count_by_status(self) -> dict[RunStatus, int]:
+        """How many runs there are of each status, in one read."""
+        return await self.store.count_by_status()
+
     async def attempts(self, run_id: str) -> list[Attempt]:
         return await self.store.list_attempts(run_id)
 

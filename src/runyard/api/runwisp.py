@@ -30,7 +30,7 @@ from runyard.api.dialect import Dialect
 from runyard.durations import parse_time_us
 from runyard.errors import NotFoundError
 from runyard.ids import is_ulid, us_to_rfc3339
-from runyard.models import FINAL_STATUSES, PENDING_STATUSES, Run, RunStatus, TaskDef, TriggeredBy
+from runyard.models import FAILURE_STATUSES, FINAL_STATUSES, PENDING_STATUSES, Run, RunStatus, TaskDef, TriggeredBy
 from runyard.records import ListRunsParams
 from runyard.service import Service, TriggerRequest
 from runyard.settings import validate_task_name
@@ -290,7 +290,9 @@ def _list_params(request: Request) -> ListRunsParams:
         retries_only=_bool_query(request, "retriesOnly"),
         failed=None if failure in (None, "") else _bool_query(request, "isFailure"),
         search=(q.get("search") or "").strip()[:200] or None,
-        sort=SORT_FIELDS[sort_field],
+        # newest first from the start is the cursor query's own order (by id, no sort step); other orders
+        # and later offsets page through the sorted query
+        sort=None if (sort_field, direction, offset) == ("createdAt", "desc", 0) else SORT_FIELDS[sort_field],
         descending=direction == "desc",
         offset=offset,
         limit=limit,
@@ -335,19 +337,17 @@ async def list_runs(request: Request) -> Response:
 
 
 async def runs_summary(request: Request) -> Response:
-    """`{total, success, failed, missed, lastFailure}` over every run (lastFailure: the newest failure)."""
+    """`{total, success, failed, missed, lastFailure}` over every run (lastFailure: the newest failure): one
+    grouped count and one read of the newest failure."""
     service = _service(request)
-    everything = ListRunsParams()
-    success = await service.count_runs(ListRunsParams(statuses=[RunStatus.COMPLETED]))
-    missed = await service.count_runs(ListRunsParams(statuses=[RunStatus.EXPIRED]))
-    failures = ListRunsParams(failed=True, limit=1)
-    last = (await service.list_runs(failures)).runs
+    counts = await service.count_by_status()
+    last = (await service.list_runs(ListRunsParams(failed=True, limit=1))).runs
     return json_response(
         RunsSummary(
-            total=await service.count_runs(everything),
-            success=success,
-            failed=await service.count_runs(failures),
-            missed=missed,
+            total=sum(counts.values()),
+            success=counts.get(RunStatus.COMPLETED, 0),
+            failed=sum(counts.get(s, 0) for s in FAILURE_STATUSES),
+            missed=counts.get(RunStatus.EXPIRED, 0),
             lastFailure=render_run(last[0], _base(request)) if last else None,
         )
     )
