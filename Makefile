@@ -39,7 +39,8 @@ $(PEERS)/.installed: bench/peers/requirements.txt
 	$(PEERS)/bin/pip install -q -r bench/peers/requirements.txt
 	touch $(PEERS)/.installed
 
-# runyard against Huey and Dramatiq (Redis at 127.0.0.1:6379), side by side: bench/results/peers.md and peers.png.
+# runyard against Huey and Dramatiq (Redis at 127.0.0.1:6379) and Procrastinate and PgQueuer (PostgreSQL at
+# 127.0.0.1:5432), side by side: bench/results/peers.md and peers.png.
 # QUICK=1: 1,000 jobs, one repetition.
 bench-peers: $(STAMP) $(PEERS)/.installed
 	$(PEERS)/bin/python bench/peers/run.py $(if $(QUICK),--quick,)

@@ -1,4 +1,5 @@
-"""`make bench-peers`: runyard against Huey and Dramatiq (Redis at 127.0.0.1:6379) on the same machine, in one
+"""`make bench-peers`: runyard against Huey and Dramatiq (Redis at 127.0.0.1:6379) and Procrastinate and PgQueuer
+(PostgreSQL at 127.0.0.1:5432) on the same machine, in one
 run, with the same no-op job and the same number of worker processes, every job checked to have run exactly once.
 
 Scenarios (median of --reps runs each):
@@ -219,6 +220,58 @@ class Procrastinate(RedisPeer):
         return [self.workers() for _ in range(PROCESSES)]
 
 
+class PgQueuerPeer(RedisPeer):
+    name = "PgQueuer"
+
+    def __init__(self) -> None:
+        from pgqueuer_app import DSN
+
+        self.dsn = DSN
+        self.settings = (f"PgQueuer {version('pgqueuer')} (PostgreSQL via asyncpg, its own database), {PROCESSES} x "
+                         "`pgq run pgqueuer_app:main --batch-size 10` (its default batch; LISTEN/NOTIFY wake-ups), "
+                         "an async entrypoint, enqueued one by one")  # fmt: skip
+        self.loop = asyncio.new_event_loop()
+        self.queries: object | None = None
+        self.conn: object | None = None
+
+    def _close(self) -> None:
+        if self.conn is not None:
+            self.loop.run_until_complete(self.conn.close())  # type: ignore[attr-defined]
+            self.conn = self.queries = None
+
+    def flush(self) -> None:
+        import asyncpg
+        import psycopg
+        from pgqueuer import AsyncpgDriver, Queries
+
+        self._close()
+        admin = self.dsn.rsplit("/", 1)[0] + "/postgres"
+        with psycopg.connect(admin, autocommit=True) as conn:
+            conn.execute("DROP DATABASE IF EXISTS bench_pgqueuer WITH (FORCE)")
+            conn.execute("CREATE DATABASE bench_pgqueuer")
+        subprocess.run([str(PEERS_BIN / "pgq"), "install"], env={**os.environ, "PGDSN": self.dsn}, check=True,
+                       capture_output=True, timeout=120)  # fmt: skip
+        self.conn = self.loop.run_until_complete(asyncpg.connect(self.dsn))
+        self.queries = Queries(AsyncpgDriver(self.conn))  # type: ignore[arg-type]
+
+    def send(self, i: int, sent: float) -> None:
+        assert self.queries is not None
+        self.loop.run_until_complete(self.queries.enqueue("noop", f"{i},{sent}".encode()))  # type: ignore[attr-defined]
+
+    def workers(self) -> list[str]:
+        return [str(PEERS_BIN / "pgq"), "run", "pgqueuer_app:main", "--batch-size", "10", "--log-level", "WARNING"]
+
+    def worker_commands(self) -> list[list[str]]:
+        return [self.workers() for _ in range(PROCESSES)]
+
+    @contextmanager
+    def running(self) -> Iterator[None]:
+        with contextlib.ExitStack() as stack:
+            for command in self.worker_commands():
+                stack.enter_context(process(command, {"PGDSN": self.dsn}))
+            yield
+
+
 # -- runyard --------------------------------------------------------------------------------------------------
 class Runyard:
     name = "runyard"
@@ -330,7 +383,7 @@ def main() -> None:
     results: dict[str, Result] = {}
     settings: dict[str, str] = {}
     with tempfile.TemporaryDirectory() as tmpdir:
-        systems = [Huey(), Dramatiq(), Procrastinate(), Runyard(Path(tmpdir))]
+        systems = [Huey(), Dramatiq(), Procrastinate(), PgQueuerPeer(), Runyard(Path(tmpdir))]
         for system in systems:
             settings[system.name] = system.settings
             result = results[system.name] = Result()
@@ -391,7 +444,7 @@ with one Redis command from the producing process; runyard's producer is an HTTP
 committed to SQLite before it is acknowledged.
 
 The peers' producers enqueue one job at a time from one thread; runyard's load generator keeps 64 triggers in
-flight (each one its own durable HTTP request). Not measured yet: PgQueuer.
+flight (each one its own durable HTTP request).
 """
     out = ROOT / "bench" / "results"
     (out / "peers.md").write_text(text)
