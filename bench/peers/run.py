@@ -228,8 +228,8 @@ class PgQueuerPeer(RedisPeer):
 
         self.dsn = DSN
         self.settings = (f"PgQueuer {version('pgqueuer')} (PostgreSQL via asyncpg, its own database), {PROCESSES} x "
-                         "`pgq run pgqueuer_app:main --batch-size 10` (its default batch; LISTEN/NOTIFY wake-ups), "
-                         "an async entrypoint, enqueued one by one")  # fmt: skip
+                         "`pgqueuer.run(main, batch_size=10)` (what `pgq run` does, with its default batch; "
+                         "LISTEN/NOTIFY wake-ups), an async entrypoint, enqueued one by one")  # fmt: skip
         self.loop = asyncio.new_event_loop()
         self.queries: object | None = None
         self.conn: object | None = None
@@ -259,7 +259,7 @@ class PgQueuerPeer(RedisPeer):
         self.loop.run_until_complete(self.queries.enqueue("noop", f"{i},{sent}".encode()))  # type: ignore[attr-defined]
 
     def workers(self) -> list[str]:
-        return [str(PEERS_BIN / "pgq"), "run", "pgqueuer_app:main", "--batch-size", "10", "--log-level", "WARNING"]
+        return [sys.executable, str(HERE / "pgqueuer_app.py")]
 
     def worker_commands(self) -> list[list[str]]:
         return [self.workers() for _ in range(PROCESSES)]
