@@ -204,7 +204,8 @@ class Worker:
 
         ctx = ExecutionContext(
             run=run, task=task, attempt_number=live.attempt.number, log=logs, stop=live.stop,
-            set_metadata=set_metadata, record_items=record_items, base_env=self.base_env, worker_token=self.id,
+            set_metadata=set_metadata, record_items=record_items, find_spans=self.store.spans_in_window,
+            base_env=self.base_env, worker_token=self.id,
             reaper=self.reaper, threads=self.threads,
         )  # fmt: skip
         try:

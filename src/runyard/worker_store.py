@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from runyard.evals.spec import ItemResult
+from runyard.evals.spec import ItemResult, Span
 from runyard.ipc import Channel, decode
 from runyard.models import Claimed, Run, TaskDef
 from runyard.settings import Settings
@@ -44,6 +44,8 @@ class WorkerStore(Protocol):
 
     async def record_eval_results(self, run_id: str, total: int, results: list[ItemResult]) -> None: ...
 
+    async def spans_in_window(self, project: str, start_us: int, end_us: int, limit: int) -> list[Span]: ...
+
 
 class HeartbeatArgs(msgspec.Struct, array_like=True):
     worker_id: str
@@ -68,6 +70,13 @@ class EvalResultsArgs(msgspec.Struct, array_like=True):
     run_id: str
     total: int
     results: list[ItemResult]
+
+
+class SpanArgs(msgspec.Struct, array_like=True):
+    project: str
+    start_us: int
+    end_us: int
+    limit: int
 
 
 class Hello(msgspec.Struct, kw_only=True):
@@ -151,6 +160,10 @@ class RemoteStore:
     async def record_eval_results(self, run_id: str, total: int, results: list[ItemResult]) -> None:
         await self.channel.call("record_eval_results", EvalResultsArgs(run_id, total, results))
 
+    async def spans_in_window(self, project: str, start_us: int, end_us: int, limit: int) -> list[Span]:
+        raw = await self.channel.call("spans_in_window", SpanArgs(project, start_us, end_us, limit))
+        return decode(raw, list[Span])
+
 
 Op = Callable[[WorkerStore, msgspec.Raw], Awaitable[Any]]
 
@@ -195,6 +208,11 @@ async def _eval_results(store: WorkerStore, raw: msgspec.Raw) -> Any:
     await store.record_eval_results(args.run_id, args.total, args.results)
 
 
+async def _spans(store: WorkerStore, raw: msgspec.Raw) -> Any:
+    args = decode(raw, SpanArgs)
+    return await store.spans_in_window(args.project, args.start_us, args.end_us, args.limit)
+
+
 WORKER_OPS: dict[str, Op] = {
     "claim_batch": _claim,
     "heartbeat": _heartbeat,
@@ -205,4 +223,5 @@ WORKER_OPS: dict[str, Op] = {
     "get_run": _get_run,
     "update_run_info": _run_info,
     "record_eval_results": _eval_results,
+    "spans_in_window": _spans,
 }

@@ -220,6 +220,8 @@ def test_trigger_rules_for_dataset_and_experiment_tasks(api: Arize) -> None:
         assert needle in api.call("POST", path, want, body)["detail"], body
     assert api.runs(gen["id"]) == []
     version = api.call("GET", f"/v2/datasets/{dataset}", 200)["versions"][0]["id"]
+    listed = api.call("GET", "/v2/datasets?name=CAPIT", 200)["datasets"]
+    assert [d["id"] for d in listed] == [dataset] and api.call("GET", "/v2/datasets?name=zzz", 200)["datasets"] == []
     run = api.call("POST", path, 201, {"experiment_name": "two", "max_examples": 2, "dataset_version_id": version,
                                        "evaluation_task_ids": [on_dataset["id"]]})  # fmt: skip
     assert run["experiment_id"] and run["data_start_time"] is None
@@ -294,6 +296,8 @@ def test_evaluator_rules_and_versions(api: Arize) -> None:
         "POST", f"/v2/evaluators/{created['id']}/versions", 201, {"commit_message": "v2", "code_config": second}
     )
     assert v2["commit_message"] == "v2" and v2["id"] != created["version"]["id"]
+    versions = api.call("GET", f"/v2/evaluators/{created['id']}/versions?limit=1", 200)
+    assert [v["id"] for v in versions["evaluator_versions"]] == [v2["id"]] and versions["pagination"]["has_more"]
     newest = api.call("GET", f"/v2/evaluators/{created['id']}", 200)
     assert newest["version"]["id"] == v2["id"]
     pinned = api.call("GET", f"/v2/evaluators/{created['id']}?version_id={created['version']['id']}", 200)

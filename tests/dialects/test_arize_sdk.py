@@ -76,6 +76,8 @@ def test_experiment_task_runs_a_model_over_the_dataset_and_scores_it(arize: tupl
     assert dataset.id and dataset.versions and dataset.versions[0].id
     evaluator = _exact_match(client)
     assert word(evaluator.type) == "CODE" and evaluator.version.id
+    assert [d.id for d in client.datasets.list().datasets] == [dataset.id]
+    assert [e.id for e in client.evaluators.list().evaluators] == [evaluator.id]
     # an evaluation task over the dataset needs an experiment: one recorded by the client first
     recorded = client.experiments.create(
         name="recorded", dataset=dataset.id, force_http=True,

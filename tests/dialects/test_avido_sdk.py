@@ -212,3 +212,80 @@ def test_the_openapi_document_describes_the_avido_routes(avido_server: Any) -> N
     assert _raw(avido_server, "GET", "/v0/tasks", headers={"x-api-key": "nope"}).json() == {
         "message": "invalid API key"
     }
+
+
+class IngestingApp(AppUnderTest):
+    """An application under test that answers the way Avido documents: its webhook acknowledges at once (202,
+    no body), and the answer goes to `ingest.create` as a trace that names the test."""
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                body = json.loads(self.rfile.read(int(self.headers["content-length"])))
+                outer.calls.append({"body": body})
+                self.send_response(202)
+                self.send_header("content-length", "0")
+                self.end_headers()
+                threading.Thread(target=outer.answer, args=(body,), daemon=True).start()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        return Handler
+
+    def answer(self, body: dict[str, Any]) -> None:
+        assert self.client is not None
+        time.sleep(0.2)  # the answer comes after the webhook returned
+        prompt = str(body["prompt"])
+        trace = {
+            "type": "trace", "testId": body["testId"], "timestamp": "2026-12-04T10:00:00Z",
+            "steps": [
+                {"type": "llm", "event": "start", "modelId": "m", "input": prompt},
+                {"type": "llm", "event": "end", "modelId": "m", "output": prompt.upper()},
+            ],
+        }  # fmt: skip
+        result = self.client.ingest.create(events=[trace])  # type: ignore[list-item]
+        self.calls.append({"ingested": [d.success for d in result.data]})
+
+
+def test_an_application_that_answers_by_ingesting_a_trace(live_server: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    app = IngestingApp()
+    thread = threading.Thread(target=app.server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.setenv("APP_SECRET", SECRET)
+        srv = live_server(
+            f'[[applications]]\nid = "{APP_ID}"\ntitle = "Support bot"\nwebhook_url = "{app.url}"\n'
+            'secret_env = "APP_SECRET"\n'
+        )
+        app.client = c = client(srv)
+        created = c.tasks.create(
+            title="Card", description="d", input_examples=["block my card", "weather?"],
+            extra_body={"evalDefinitions": [{"evalDefinition": {"name": "card"}, "config": {"expected": "CARD"}}]},
+        ).task  # fmt: skip
+        c.tasks.trigger(task_ids=[created.id])
+        test = wait_test(c, created.id, timeout=30)
+        assert test.status == "COMPLETED", test
+        assert (test.result.passed, test.result.total) == (1, 2)  # "BLOCK MY CARD" has the card; the weather not
+        assert {"ingested": [True]} in app.calls
+        # the traces are kept: a step event for a trace of an earlier request, and a bad event, say so one by one
+        result = c.ingest.create(events=[  # type: ignore[list-item]
+            {"type": "llm", "event": "end", "modelId": "m", "output": "x",
+             "traceId": "3c90c3cc-0d44-4b50-8888-8dd25736052a"},
+            {"type": "nonsense"},
+        ])  # fmt: skip
+        assert [d.success for d in result.data] == [True, False] and "nonsense" in (result.data[1].error or "")
+    finally:
+        app.server.shutdown()
+        app.server.server_close()
+
+
+def test_ingest_refuses_what_is_not_a_batch_of_events(avido_server: Any) -> None:
+    for body, status in (({"events": []}, 422), ({"events": [1]}, 422), ({}, 422), ({"events": [{}] * 1001}, 422)):
+        resp = _raw(avido_server, "POST", "/v0/ingest", json=body)
+        assert resp.status_code == status, (body, resp.text)
+        assert resp.json()["message"]
+    assert _raw(avido_server, "POST", "/v0/ingest", json={"events": [{"type": "trace"}]}, headers={
+        "x-application-id": "nope"}).status_code == 401  # fmt: skip

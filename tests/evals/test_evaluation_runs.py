@@ -382,3 +382,22 @@ async def test_named_evaluators_keep_every_version(h: Harness) -> None:
         await h.evals.evaluator(created.id)
     with pytest.raises(NotFoundError):
         await h.evals.delete_evaluator(created.id)
+
+
+async def test_answers_that_arrive_as_traces_after_an_empty_reply(h: Harness) -> None:
+    """A target whose reply is empty: each item waits for a span of its input in the answers project; one
+    that never comes is an error after the target's timeout."""
+    from runyard.evals.spec import Span
+
+    with serve(lambda path, body: (200, None)) as app:
+        target = Target(url=app.url, answers_from="answers:{run_id}", timeout_s=1.0)
+        items = [Item(id="a", input="hello", expected="HELLO"), Item(id="b", input="silent", expected="x")]
+        spec = EvaluationSpec(items=items, evaluators=[MatchEvaluator(name="m")], target=target)
+        run = await h.evals.start("evaluate", spec)
+        await h.evals.ingest_spans([Span(project=f"answers:{run.id}", trace_id="ab", span_id="01", name="trace",
+                                         start_us=1, end_us=1, attributes={"input.value": "hello",
+                                                                           "output.value": "HELLO"})])  # fmt: skip
+        assert (await h.until(run.id)).status is RunStatus.COMPLETED
+    results = {r.item_id: r for r in await h.evals.results(run.id)}
+    assert results["a"].status is ItemStatus.SUCCESS and results["a"].output == "HELLO" and results["a"].passed
+    assert results["b"].status is ItemStatus.ERROR and "no trace answered" in (results["b"].error or "")

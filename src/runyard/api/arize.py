@@ -19,7 +19,7 @@ import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
-from runyard.api import arize_catalog
+from runyard.api import arize_catalog, arize_evaluators
 from runyard.api.arize_wire import (
     EVAL_TRIGGER_FIELDS,
     EXPERIMENT_TRIGGER_FIELDS,
@@ -154,11 +154,11 @@ async def _evaluator_refs(request: Request, kind: str, refs: list[TaskEvaluatorI
     want = "template" if kind == "template_evaluation" else "code"
     out = []
     for n, ref in enumerate(refs):
-        found = await arize_catalog.named_evaluator(request, ref.evaluator_id)
+        found = await arize_evaluators.named_evaluator(request, ref.evaluator_id)
         if found.kind != want:
             raise bad(f"evaluators[{n}]: a {kind} task takes {want.upper()} evaluators; {found.name!r} is not one")
         if ref.evaluator_version_id is not None:
-            arize_catalog.evaluator_version(found, ref.evaluator_version_id)
+            arize_evaluators.evaluator_version(found, ref.evaluator_version_id)
         if ref.query_filter or ref.query_mappings:
             raise bad(f"evaluators[{n}]: query filters and mappings need span data, which this server does not have")
         out.append(msgspec.to_builtins(ref) | {"evaluator_name": found.name})
@@ -316,8 +316,8 @@ async def evaluators_of(request: Request, suite: Suite) -> list[Evaluator]:
     """A task's evaluators as the engine runs them: each at its pinned (or newest) version, columns mapped."""
     out: list[Evaluator] = []
     for ref in msgspec.convert(suite.attributes.get("evaluators") or [], list[TaskEvaluator]):
-        found = await arize_catalog.named_evaluator(request, ref.evaluator_id)
-        version = arize_catalog.evaluator_version(found, ref.evaluator_version_id)
+        found = await arize_evaluators.named_evaluator(request, ref.evaluator_id)
+        version = arize_evaluators.evaluator_version(found, ref.evaluator_version_id)
         if version.evaluator is None:
             raise bad(f"evaluator {found.name!r} cannot be run by this server")
         out.append(remap(version.evaluator, ref.column_mappings))
@@ -517,7 +517,7 @@ ENDPOINTS = [
 DIALECT = Dialect(
     name="arize",
     prefixes=("/v2/",),
-    endpoints=[*ENDPOINTS, *arize_catalog.ENDPOINTS],
+    endpoints=[*ENDPOINTS, *arize_catalog.ENDPOINTS, *arize_evaluators.ENDPOINTS],
     render_error=render_error,
     error_schema=ArizeProblem,
     error_media_type="application/problem+json",

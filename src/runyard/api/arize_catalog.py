@@ -4,7 +4,6 @@ uploads go over Arrow Flight in that client; this server serves REST only, 1 to 
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from typing import Any
 
@@ -13,16 +12,9 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard.api.arize_wire import (
-    CreateEvaluatorBody,
-    EvaluatorOut,
-    EvaluatorPage,
-    EvaluatorVersionOut,
     Pagination,
-    VersionBody,
     bad,
     check_id,
-    engine_evaluator,
-    enum_in,
     iso,
     key_of,
     limit_of,
@@ -36,11 +28,9 @@ from runyard.evals.service import SUITE_TASK, Evaluations
 from runyard.evals.spec import (
     Dataset,
     EvaluationSpec,
-    EvaluatorVersion,
     Example,
     Item,
     ItemStatus,
-    NamedEvaluator,
     SpanProject,
 )
 from runyard.models import Run
@@ -196,6 +186,18 @@ async def create_dataset(request: Request) -> Response:
 
 async def get_dataset(request: Request) -> Response:
     return json_response(render_dataset(await dataset_of(request, request.path_params["dataset_id"])))
+
+
+class DatasetPage(msgspec.Struct, kw_only=True):
+    datasets: list[DatasetOut]
+    pagination: Pagination
+
+
+async def list_datasets(request: Request) -> Response:
+    offset, limit = offset_of(request), limit_of(request)
+    found, total = await _evals(request).datasets(name=request.query_params.get("name"), skip=offset, limit=limit)
+    shown = [render_dataset(d) for d in found]
+    return json_response(DatasetPage(datasets=shown, pagination=offset_page(offset, len(shown), total)))
 
 
 async def append_examples(request: Request) -> Response:
@@ -414,100 +416,6 @@ async def get_project(request: Request) -> Response:
     raise ApiError(404, f"project not found: {raw} (a project exists once spans of it arrive at /v1/traces)")
 
 
-# -- evaluators -------------------------------------------------------------------------------------------------
-async def named_evaluator(request: Request, raw: str) -> NamedEvaluator:
-    try:
-        return await _evals(request).evaluator(key_of("Evaluator", raw, what="evaluator"))
-    except NotFoundError:
-        raise ApiError(404, f"evaluator not found: {raw}") from None
-
-
-def evaluator_version(found: NamedEvaluator, raw: str | None) -> EvaluatorVersion:
-    if raw is None:
-        current = found.current
-        if current is None:
-            raise bad(f"evaluator {found.name!r} has no version")
-        return current
-    owner, _, number = key_of("EvaluatorVersion", raw, what="evaluator version").rpartition(":")
-    for version in found.versions:
-        if owner == found.id and str(version.version) == number:
-            return version
-    raise ApiError(404, f"evaluator version not found: {raw}")
-
-
-def render_version(found: NamedEvaluator, v: EvaluatorVersion) -> EvaluatorVersionOut:
-    config = {k: v for k, v in v.attributes.items() if k in ("template_config", "code_config")}
-    digest = hashlib.sha256(msgspec.json.encode(v.attributes)).hexdigest()[:12]
-    return EvaluatorVersionOut(
-        id=mint("EvaluatorVersion", f"{found.id}:{v.version}"), evaluator_id=mint("Evaluator", found.id),
-        type=found.kind.upper(), commit_hash=digest, commit_message=v.message, created_at=iso(v.created_at),
-        **config,
-    )  # fmt: skip
-
-
-def render_evaluator(found: NamedEvaluator, version: EvaluatorVersion | None) -> EvaluatorOut:
-    space = found.versions[0].attributes.get("space_id") if found.versions else None
-    return EvaluatorOut(
-        id=mint("Evaluator", found.id), name=found.name, description=found.description or None,
-        type=found.kind.upper(), space_id=space, created_at=iso(found.created_at), updated_at=iso(found.updated_at),
-        version=render_version(found, version) if version is not None else None,
-    )  # fmt: skip
-
-
-def _version(body: VersionBody, kind: str, space_id: str | None) -> EvaluatorVersion:
-    evaluator = engine_evaluator(body, "template" if kind == "template" else "code")
-    if not 1 <= len(body.commit_message) <= 1000:
-        raise bad("version.commit_message: 1 to 1000 characters")
-    attributes = msgspec.to_builtins(body)
-    attributes.pop("commit_message", None)
-    if space_id is not None:
-        attributes["space_id"] = space_id
-    return EvaluatorVersion(version=0, evaluator=evaluator, attributes=attributes, message=body.commit_message)
-
-
-async def create_evaluator(request: Request) -> Response:
-    body: CreateEvaluatorBody = decode_body(await read_body(request), CreateEvaluatorBody)
-    check_id("space_id", body.space_id)
-    kind = enum_in("type", body.type, ("template", "code", "harness", "remote"))
-    if kind not in ("template", "code"):
-        raise bad(f"type: this server runs TEMPLATE and CODE evaluators, not {kind.upper()}")
-    if not 1 <= len(body.name) <= 255:
-        raise bad("name: 1 to 255 characters")
-    version = _version(body.version, kind, body.space_id)
-    evals = _evals(request)
-    created = await evals.create_evaluator(body.name, body.description or "", kind)
-    found = await evals.add_evaluator_version(created.id, version)
-    return json_response(render_evaluator(found, found.current), 201)
-
-
-async def get_evaluator(request: Request) -> Response:
-    found = await named_evaluator(request, request.path_params["evaluator_id"])
-    version = evaluator_version(found, request.query_params.get("version_id")) if found.versions else None
-    return json_response(render_evaluator(found, version))
-
-
-async def list_evaluators(request: Request) -> Response:
-    offset, limit = offset_of(request), limit_of(request)
-    found, total = await _evals(request).evaluators(skip=offset, limit=limit)
-    shown = [render_evaluator(f, None) for f in found]
-    return json_response(EvaluatorPage(evaluators=shown, pagination=offset_page(offset, len(shown), total)))
-
-
-async def add_version(request: Request) -> Response:
-    found = await named_evaluator(request, request.path_params["evaluator_id"])
-    body: VersionBody = decode_body(await read_body(request), VersionBody)
-    space = found.versions[0].attributes.get("space_id") if found.versions else None
-    grown = await _evals(request).add_evaluator_version(found.id, _version(body, found.kind, space))
-    assert grown.current is not None
-    return json_response(render_version(grown, grown.current), 201)
-
-
-async def delete_evaluator(request: Request) -> Response:
-    found = await named_evaluator(request, request.path_params["evaluator_id"])
-    await _evals(request).delete_evaluator(found.id)
-    return Response(status_code=204)
-
-
 _ID = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}
 _AUTH = {401: "missing or invalid API key"}
 _WRITE = {**_AUTH, 400: "invalid input; nothing changed", 413: "the body is over the server's limit",
@@ -518,6 +426,9 @@ ENDPOINTS = [
     Endpoint("POST", "/v2/datasets", create_dataset, f"Create a dataset with 1 to {MAX_REST} examples", "arize",
              body=CreateDatasetBody, response=DatasetOut, status=201,
              errors={**_WRITE, 409: "a dataset of that name exists"}),
+    Endpoint("GET", "/v2/datasets", list_datasets, "List datasets (oldest first)", "arize", response=DatasetPage,
+             query={**_PAGE_Q, "name": "Part of the name, any case"}, schemas=_PAGE_S,
+             errors={**_AUTH, 400: "invalid limit or cursor"}),
     Endpoint("GET", "/v2/datasets/{dataset_id}", get_dataset, "Get a dataset and its versions", "arize",
              response=DatasetOut, schemas={"dataset_id": _ID}, errors={**_AUTH, 404: "no such dataset"}),
     Endpoint("POST", "/v2/datasets/{dataset_id}/examples", append_examples, "Append examples (a new version)",
@@ -551,17 +462,4 @@ ENDPOINTS = [
              response=ProjectPage, query=_PAGE_Q, schemas=_PAGE_S, errors={**_AUTH, 400: "invalid limit or cursor"}),
     Endpoint("GET", "/v2/projects/{project_id}", get_project, "Get a project", "arize", response=ProjectOut,
              schemas={"project_id": _ID}, errors={**_AUTH, 404: "no such project"}),
-    Endpoint("POST", "/v2/evaluators", create_evaluator, "Create an evaluator with its first version", "arize",
-             body=CreateEvaluatorBody, response=EvaluatorOut, status=201,
-             errors={**_WRITE, 409: "an evaluator of that name exists"}),
-    Endpoint("GET", "/v2/evaluators", list_evaluators, "List evaluators", "arize", response=EvaluatorPage,
-             query=_PAGE_Q, schemas=_PAGE_S, errors={**_AUTH, 400: "invalid limit or cursor"}),
-    Endpoint("GET", "/v2/evaluators/{evaluator_id}", get_evaluator, "Get an evaluator at a version", "arize",
-             response=EvaluatorOut, query={"version_id": "Version (default: newest)"},
-             schemas={"evaluator_id": _ID}, errors={**_AUTH, 404: "no such evaluator or version"}),
-    Endpoint("DELETE", "/v2/evaluators/{evaluator_id}", delete_evaluator, "Delete an evaluator", "arize",
-             status=204, schemas={"evaluator_id": _ID}, errors={**_AUTH, 404: "no such evaluator"}),
-    Endpoint("POST", "/v2/evaluators/{evaluator_id}/versions", add_version, "Add a version to an evaluator",
-             "arize", body=VersionBody, response=EvaluatorVersionOut, status=201, schemas={"evaluator_id": _ID},
-             errors={**_WRITE, 404: "no such evaluator", 409: "a version was added meanwhile"}),
 ]  # fmt: skip

@@ -65,7 +65,8 @@ def _service(request: Request) -> Service:
     return service
 
 
-def _app(request: Request) -> Application:
+def app_of(request: Request) -> Application:
+    """The application x-application-id names (401 when none is named or it is unknown)."""
     app_id = request.headers.get("x-application-id", "")
     if not app_id:
         raise ApiError(401, "missing x-application-id header")
@@ -100,7 +101,7 @@ async def _last(service: Service, suite: Suite) -> tuple[Run, Counts] | None:
 
 # -- applications ---------------------------------------------------------------------------------------
 async def list_applications(request: Request) -> Response:
-    _app(request)
+    app_of(request)
     skip, limit = _int(request, "skip", 0, 0, 10**9), _int(request, "limit", 25, 1, MAX_PAGE)
     apps = list(_service(request).evaluations.applications.values())
     page = [render_application(a) for a in apps[skip : skip + limit]]
@@ -108,7 +109,7 @@ async def list_applications(request: Request) -> Response:
 
 
 async def get_application(request: Request) -> Response:
-    _app(request)
+    app_of(request)
     try:
         app = _service(request).evaluations.application(str(request.path_params["id"]))
     except NotFoundError:
@@ -118,7 +119,7 @@ async def get_application(request: Request) -> Response:
 
 # -- tasks ------------------------------------------------------------------------------------------------
 async def create_task(request: Request) -> Response:
-    app = _app(request)
+    app = app_of(request)
     body: CreateTaskBody = decode(await read_body(request), CreateTaskBody)
     check_task_fields(body.title, body.description, body.inputExamples, body.topicId)
     if body.type not in TASK_TYPES:
@@ -140,13 +141,13 @@ async def create_task(request: Request) -> Response:
 
 
 async def get_task(request: Request) -> Response:
-    app = _app(request)
+    app = app_of(request)
     suite = await _suite(request, app, str(request.path_params["id"]))
     return json_response(TaskEnvelope(task=render_task(suite, await _last(_service(request), suite))))
 
 
 async def list_tasks(request: Request) -> Response:
-    app = _app(request)
+    app = app_of(request)
     skip, limit = _int(request, "skip", 0, 0, 10**9), _int(request, "limit", 25, 1, MAX_PAGE)
     service = _service(request)
     suites, total = await service.evaluations.suites(app.id, skip=skip, limit=limit)
@@ -155,7 +156,7 @@ async def list_tasks(request: Request) -> Response:
 
 
 async def update_task(request: Request) -> Response:
-    app = _app(request)
+    app = app_of(request)
     suite = await _suite(request, app, str(request.path_params["id"]))
     body: UpdateTaskBody = decode(await read_body(request), UpdateTaskBody)
     topic = None if body.topicId is msgspec.UNSET else body.topicId
@@ -183,7 +184,7 @@ async def update_task(request: Request) -> Response:
 
 async def trigger_tasks(request: Request) -> Response:
     """One test per task, all created together or none; 204 with no body."""
-    app = _app(request)
+    app = app_of(request)
     body: TriggerBody = decode(await read_body(request), TriggerBody)
     if not body.taskIds:
         raise invalid("taskIds", "Array must contain at least 1 element(s)", "too_small")
@@ -200,7 +201,7 @@ async def trigger_tasks(request: Request) -> Response:
 
 # -- tests -------------------------------------------------------------------------------------------------
 async def list_tests(request: Request) -> Response:
-    app = _app(request)
+    app = app_of(request)
     skip, limit = _int(request, "skip", 0, 0, 10**9), _int(request, "limit", 25, 1, MAX_PAGE)
     raw = request.query_params.get("taskId", "")
     task_ids = [t for t in raw.split(",") if t]
@@ -219,7 +220,7 @@ async def list_tests(request: Request) -> Response:
 
 
 async def get_test(request: Request) -> Response:
-    app = _app(request)
+    app = app_of(request)
     service = _service(request)
     try:
         run = await service.get_run(str(request.path_params["id"]))
@@ -232,7 +233,7 @@ async def get_test(request: Request) -> Response:
 
 async def validate_webhook(request: Request) -> Response:
     """Whether a webhook request this server sent is genuine: HMAC-SHA256 of "<timestamp>.<body>"."""
-    app = _app(request)
+    app = app_of(request)
     body: ValidateWebhookBody = decode(await read_body(request), ValidateWebhookBody)
     timestamp = "" if body.timestamp is None else str(body.timestamp)
     valid = verify(app.secret, timestamp, msgspec.json.encode(body.body), body.signature)

@@ -9,6 +9,7 @@ from starlette.responses import Response
 from runyard.api import (
     arize,
     avido,
+    avido_ingest,
     native,
     native_evals,
     native_streams,
@@ -30,7 +31,7 @@ DIALECTS: tuple[Dialect, ...] = (
     _with(native.DIALECT, *native_streams.ENDPOINTS, *native_evals.ENDPOINTS, *otlp.ENDPOINTS),
     _with(runwisp.DIALECT, *runwisp_streams.ENDPOINTS),
     trigger_dev.DIALECT,
-    avido.DIALECT,
+    _with(avido.DIALECT, *avido_ingest.ENDPOINTS),
     arize.DIALECT,
 )
 DEFAULT = DIALECTS[0]  # answers for paths no dialect owns (docs, unknown routes)

@@ -58,6 +58,7 @@ def check_text(what: str, value: str, *, limit: int = MAX_NAME, empty: bool = Fa
 
 SUITE_TASK = "evaluations"  # the evaluation task suites run on (the server adds it when it is not configured)
 SIGNATURE_HEADER, TIMESTAMP_HEADER = "x-avido-signature", "x-avido-timestamp"
+SUITE_ANSWERS = "suite-answers:{run_id}"  # the span project where a suite run's answers may arrive as traces
 
 
 class Evaluations:
@@ -88,6 +89,9 @@ class Evaluations:
         if dataset is None:
             raise NotFoundError("dataset not found")
         return dataset
+
+    async def datasets(self, *, name: str | None = None, skip: int = 0, limit: int = 50) -> tuple[list[Dataset], int]:
+        return await self.store.list_datasets(name=name or None, skip=max(0, skip), limit=max(1, min(limit, PAGE)))
 
     async def examples(
         self, dataset_id: str, version: int | None = None, *, after: int = -1, limit: int = PAGE
@@ -288,6 +292,7 @@ class Evaluations:
             url=app.webhook_url, secret=app.secret or None, output_field=None,
             fields={"input": "prompt", "run_id": "testId", "item_id": "", "metadata": "metadata"},
             static={"applicationId": app.id}, signature_header=SIGNATURE_HEADER, timestamp_header=TIMESTAMP_HEADER,
+            answers_from=SUITE_ANSWERS,
         )  # fmt: skip
         reqs = []
         for suite in suites:

@@ -38,6 +38,11 @@ class Target(msgspec.Struct, kw_only=True, omit_defaults=True):
     secret: str | None = None
     signature_header: str = "x-signature"
     timestamp_header: str = "x-timestamp"
+    # A span project where the application may send its answer as a trace instead of in the reply (Avido's
+    # ingest): when the reply carries no answer, the item waits (up to timeout_s) for a span there whose
+    # `input.value` is the item's input (or any span, when the run has one item); its `output.value` is the
+    # answer. "{run_id}" in the name is the run's id.
+    answers_from: str | None = None
 
 
 class CodeEvaluator(msgspec.Struct, kw_only=True, tag="code"):

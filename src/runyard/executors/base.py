@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 import msgspec
 
-from runyard.evals.spec import ItemResult
+from runyard.evals.spec import ItemResult, Span
 from runyard.models import Run, TaskDef
 
 if TYPE_CHECKING:
@@ -26,6 +26,8 @@ LogSink = Callable[[str, str], Awaitable[None]]  # (stream, text) -> None; strea
 MetadataSink = Callable[[dict[str, Any]], Awaitable[None]]  # replaces the run's metadata (the APIs show it)
 # (total items, results) -> None: records an evaluation run's item results and keeps its counts
 ItemSink = Callable[[int, list[ItemResult]], Awaitable[None]]
+# (project, start_us, end_us, limit) -> the spans of a project that started in the window, oldest first
+SpanSource = Callable[[str, int, int, int], Awaitable[list[Span]]]
 
 
 async def ignore_metadata(metadata: dict[str, Any]) -> None:
@@ -34,6 +36,11 @@ async def ignore_metadata(metadata: dict[str, Any]) -> None:
 
 async def ignore_items(total: int, results: list[ItemResult]) -> None:
     """The default item sink: outside a worker, an evaluation's results are only in its output."""
+
+
+async def no_spans(project: str, start_us: int, end_us: int, limit: int) -> list[Span]:
+    """The default span source: outside a worker there is no span store."""
+    return []
 
 
 class Outcome(msgspec.Struct, kw_only=True):
@@ -61,6 +68,8 @@ class ExecutionContext(msgspec.Struct, kw_only=True):
     set_metadata: MetadataSink = ignore_metadata
     # Records the item results of an evaluation run (runyard.executors.evaluation).
     record_items: ItemSink = ignore_items
+    # Reads spans (an evaluation waiting for answers that arrive as traces).
+    find_spans: SpanSource = no_spans
     # The environment a subprocess starts from (before the task's own `env`): the allow-listed part of the
     # server's environment (runyard.taskenv). None: computed from the default allow-list.
     base_env: dict[str, str] | None = None

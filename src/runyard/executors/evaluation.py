@@ -12,6 +12,7 @@ from typing import Any
 
 import msgspec
 
+from runyard.durations import MAX_TIME_US
 from runyard.evals.apps import sign
 from runyard.evals.evaluators import EvaluatorError, JudgeConfig, Scorer, chat, render, scorers
 from runyard.evals.spec import (
@@ -24,7 +25,7 @@ from runyard.evals.spec import (
     Score,
     Target,
 )
-from runyard.executors.base import ExecutionContext, Executor, Outcome
+from runyard.executors.base import ExecutionContext, Executor, Outcome, SpanSource, no_spans
 from runyard.executors.http import client
 
 DEFAULT_CONCURRENCY = 8
@@ -36,7 +37,28 @@ def _failed(message: str) -> Outcome:
     return Outcome(kind="failed", error={"message": message, "name": "EvaluationError"}, retryable=False)
 
 
-async def call_target(target: Target, run_id: str, item: Item) -> Any:
+ANSWER_POLL_S = 0.1
+NO_ANSWER: tuple[Any, ...] = (None, "", {})  # replies that carry no answer
+
+
+async def wait_for_answer(target: Target, run_id: str, item: Item, find: SpanSource, single: bool) -> Any:
+    """The answer an application sent as a trace (see Target.answers_from)."""
+    assert target.answers_from is not None
+    project = target.answers_from.replace("{run_id}", run_id)
+    wanted = item.input if isinstance(item.input, str) else msgspec.json.encode(item.input).decode()
+    deadline = time.monotonic() + target.timeout_s
+    while True:
+        for span in await find(project, 0, MAX_TIME_US, 1000):
+            if "output.value" in span.attributes and (single or span.attributes.get("input.value") == wanted):
+                return span.attributes["output.value"]
+        if time.monotonic() >= deadline:
+            raise EvaluatorError(f"no answer: the reply was empty and no trace answered within {target.timeout_s:g} s")
+        await asyncio.sleep(ANSWER_POLL_S)
+
+
+async def call_target(
+    target: Target, run_id: str, item: Item, find: SpanSource = no_spans, single: bool = False
+) -> Any:
     values = {"run_id": run_id, "item_id": item.id, "input": item.input, "metadata": item.metadata}
     body: dict[str, Any] = {}
     for name, value in values.items():
@@ -57,6 +79,8 @@ async def call_target(target: Target, run_id: str, item: Item) -> Any:
         reply: Any = response.json() if response.content else None
     except ValueError:
         reply = response.text
+    if target.answers_from is not None and reply in NO_ANSWER:
+        return await wait_for_answer(target, run_id, item, find, single)
     if target.output_field is not None:
         if not isinstance(reply, dict) or target.output_field not in reply:
             raise EvaluatorError(f"the application's reply has no field {target.output_field!r}")
@@ -74,14 +98,20 @@ async def generate(spec: EvaluationSpec, judge: JudgeConfig | None, item: Item) 
 
 
 async def evaluate_item(
-    index: int, item: Item, spec: EvaluationSpec, calls: list[Scorer], run_id: str, judge: JudgeConfig | None = None
+    index: int,
+    item: Item,
+    spec: EvaluationSpec,
+    calls: list[Scorer],
+    run_id: str,
+    judge: JudgeConfig | None = None,
+    find: SpanSource = no_spans,
 ) -> ItemResult:
     if item.output is not msgspec.UNSET:
         output = item.output
     elif spec.target is not None or spec.generate is not None:
         try:
             if spec.target is not None:
-                output = await call_target(spec.target, run_id, item)
+                output = await call_target(spec.target, run_id, item, find, len(spec.items) == 1)
             else:
                 output = await generate(spec, judge, item)
         except Exception as exc:
@@ -157,7 +187,7 @@ class EvaluationExecutor(Executor):
 
         async def lane() -> None:
             for n, (index, item) in enumerate(todo):
-                result = await evaluate_item(index, item, spec, calls, ctx.run.id, judge)
+                result = await evaluate_item(index, item, spec, calls, ctx.run.id, judge, ctx.find_spans)
                 buffer.append(result)
                 tally(counts, [result])
                 if len(buffer) >= FLUSH_ITEMS:

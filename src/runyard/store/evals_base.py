@@ -20,6 +20,10 @@ class EvalStore(abc.ABC):
     async def get_dataset(self, dataset_id: str) -> Dataset | None: ...
 
     @abc.abstractmethod
+    async def list_datasets(self, *, name: str | None, skip: int, limit: int) -> tuple[list[Dataset], int]:
+        """A page of datasets, oldest first (whose name contains `name`, any case), and how many match."""
+
+    @abc.abstractmethod
     async def dataset_examples(
         self, dataset_id: str, version: int, *, after: int = -1, limit: int = 1000
     ) -> list[tuple[int, Example]]:

@@ -30,8 +30,10 @@ _enc = msgspec.json.Encoder()
 
 def _dataset(conn: sqlite3.Connection, dataset_id: str) -> Dataset | None:
     row = one(conn, "dataset_by_id", {"id": dataset_id})
-    if row is None:
-        return None
+    return None if row is None else _dataset_row(row)
+
+
+def _dataset_row(row: sqlite3.Row) -> Dataset:
     return Dataset(
         id=row["id"], name=row["name"], version=row["version"], example_count=row["example_count"],
         created_at=row["created_at"], updated_at=row["updated_at"],
@@ -108,6 +110,15 @@ class SqliteEvals:
 
     async def get_dataset(self, dataset_id: str) -> Dataset | None:
         result: Dataset | None = await self._read(lambda c: _dataset(c, dataset_id))
+        return result
+
+    async def list_datasets(self, *, name: str | None, skip: int, limit: int) -> tuple[list[Dataset], int]:
+        def fn(conn: sqlite3.Connection) -> tuple[list[Dataset], int]:
+            found = all_(conn, "datasets_page", {"name": name, "skip": skip, "limit": limit})
+            total = one(conn, "datasets_count", {"name": name})
+            return [_dataset_row(r) for r in found], int(total["n"]) if total else 0
+
+        result: tuple[list[Dataset], int] = await self._read(fn)
         return result
 
     async def dataset_examples(

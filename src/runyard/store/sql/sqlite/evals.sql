@@ -114,3 +114,12 @@ ON CONFLICT (project) DO UPDATE SET spans = spans + excluded.spans, first_us = m
 
 -- name: span_projects
 SELECT * FROM span_projects ORDER BY project;
+
+-- name: datasets_page
+SELECT d.*, (SELECT count(*) FROM dataset_examples e WHERE e.dataset_id = d.id AND e.version = d.version)
+    AS example_count
+FROM datasets d WHERE (:name IS NULL OR instr(lower(d.name), lower(:name)) > 0)
+ORDER BY d.id LIMIT :limit OFFSET :skip;
+
+-- name: datasets_count
+SELECT count(*) AS n FROM datasets WHERE (:name IS NULL OR instr(lower(name), lower(:name)) > 0);
