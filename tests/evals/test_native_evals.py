@@ -50,5 +50,21 @@ def test_datasets_and_an_evaluation_over_http(live_server: Any) -> None:
         assert c.get(f"/v1/datasets/{ds['id']}/examples", params={"limit": "x"}).status_code == 400
         assert c.get("/v1/runs/nope/evaluation").status_code == 404
         assert c.post("/v1/datasets/nope/examples", json={"examples": []}).status_code == 404
+        listed = c.get("/v1/datasets", params={"name": "QA"}).json()
+        assert [d["id"] for d in listed["datasets"]] == [ds["id"]] and listed["total"] == 1
+        assert c.get("/v1/datasets", params={"name": "zz"}).json() == {"datasets": [], "total": 0}
     bad = httpx.get(f"{srv.url}/v1/datasets/{ds['id']}", headers={"Authorization": "Bearer wrong"}, timeout=10)
     assert bad.status_code == 401
+
+
+def test_applications_are_listed_without_their_secrets(live_server: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("BOT_SECRET", "whsec_0123456789")
+    srv = live_server('[[applications]]\nid = "bot"\ntitle = "Bot"\nwebhook_url = "http://127.0.0.1:9/hook"\n'
+                      'secret_env = "BOT_SECRET"\n')  # fmt: skip
+    with srv.client() as c:
+        apps = c.get("/v1/applications").json()["applications"]
+        assert [(a["id"], a["webhook_url"], a["signs_requests"]) for a in apps] == [
+            ("bot", "http://127.0.0.1:9/hook", True)
+        ]
+        assert "whsec" not in c.get("/v1/applications").text and "whsec" not in c.get("/v1/applications/bot").text
+        assert c.get("/v1/applications/nope").status_code == 404

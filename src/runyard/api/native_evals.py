@@ -8,6 +8,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard.api.common import ApiError, Endpoint, decode_body, int_schema, json_response, parse_int, read_body
+from runyard.evals.apps import Application
 from runyard.evals.spec import MAX_ITEMS, Counts, Dataset, Example, ItemResult
 from runyard.service import Service
 
@@ -32,6 +33,28 @@ class ExamplePage(msgspec.Struct, kw_only=True):
     version: int
     examples: list[IndexedExample]
     next_after: int | None = None  # pass as `after` for the next page
+
+
+class DatasetList(msgspec.Struct, kw_only=True):
+    datasets: list[Dataset]
+    total: int
+
+
+class ApplicationOut(msgspec.Struct, kw_only=True):
+    """An application under test from runyard.toml (its secret is never shown: only whether it has one)."""
+
+    id: str
+    title: str
+    webhook_url: str
+    signs_requests: bool
+    slug: str
+    description: str
+    kind: str
+    environment: str
+
+
+class ApplicationList(msgspec.Struct, kw_only=True):
+    applications: list[ApplicationOut]
 
 
 class Evaluation(msgspec.Struct, kw_only=True):
@@ -68,6 +91,31 @@ async def append_examples(request: Request) -> Response:
     return json_response(dataset)
 
 
+async def list_datasets(request: Request) -> Response:
+    skip = _int(request, "skip", 0, 0, 10**9) or 0
+    limit = _int(request, "limit", 50, 1, MAX_PAGE) or 50
+    found, total = await _service(request).evaluations.datasets(
+        name=request.query_params.get("name"), skip=skip, limit=limit
+    )
+    return json_response(DatasetList(datasets=found, total=total))
+
+
+def _application(app: Application) -> ApplicationOut:
+    return ApplicationOut(
+        id=app.id, title=app.title, webhook_url=app.webhook_url, signs_requests=bool(app.secret), slug=app.slug,
+        description=app.description, kind=app.kind, environment=app.environment,
+    )  # fmt: skip
+
+
+async def list_applications(request: Request) -> Response:
+    apps = _service(request).evaluations.applications.values()
+    return json_response(ApplicationList(applications=[_application(a) for a in apps]))
+
+
+async def get_application(request: Request) -> Response:
+    return json_response(_application(_service(request).evaluations.application(str(request.path_params["id"]))))
+
+
 async def get_dataset(request: Request) -> Response:
     return json_response(await _service(request).evaluations.dataset(str(request.path_params["id"])))
 
@@ -102,6 +150,15 @@ async def evaluation(request: Request) -> Response:
 _PAGE = {"after": "Position (index) to read after", "limit": f"Page size, 1 to {MAX_PAGE}"}
 _S_PAGE = {"after": int_schema(-1, MAX_ITEMS), "limit": int_schema(1, MAX_PAGE)}
 ENDPOINTS = [
+    Endpoint("GET", "/v1/applications", list_applications, "Applications under test (from runyard.toml)",
+             "evaluations", response=ApplicationList),
+    Endpoint("GET", "/v1/applications/{id}", get_application, "An application under test", "evaluations",
+             response=ApplicationOut, errors={404: "unknown application"}),
+    Endpoint("GET", "/v1/datasets", list_datasets, "List datasets (oldest first)", "evaluations",
+             response=DatasetList, query={"skip": "Datasets to skip", "limit": f"Page size, 1 to {MAX_PAGE}",
+                                          "name": "Part of the name, any case"},
+             schemas={"skip": int_schema(0, 10**9), "limit": int_schema(1, MAX_PAGE)},
+             errors={400: "invalid skip or limit"}),
     Endpoint("POST", "/v1/datasets", create_dataset, "Create a dataset (version 1)", "evaluations", body=DatasetBody,
              response=Dataset, status=201, errors={409: "the name is taken", 400: "invalid name or examples"}),
     Endpoint("GET", "/v1/datasets/{id}", get_dataset, "Get a dataset", "evaluations", response=Dataset,
