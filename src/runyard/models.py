@@ -222,6 +222,8 @@ class Schedule(msgspec.Struct, kw_only=True):
     next_key: int | None = None
     next_run_at: int | None = None
     last_run_at: int | None = None  # the due time of the last tick that made a run
+    payload: bytes | None = None  # JSON text each tick's run gets; None: the tick's description
+    tags: list[str] = msgspec.field(default_factory=list)  # each tick's run gets these
 
 
 class Attempt(msgspec.Struct, kw_only=True):

@@ -58,6 +58,8 @@ class ScheduleInput(msgspec.Struct, kw_only=True):
     external_id: str | None = None
     deduplication_key: str | None = None
     active: bool = True
+    payload: bytes | None = None  # JSON text every tick's run gets (None: the tick's description)
+    tags: list[str] = msgspec.field(default_factory=list)
 
 
 class Plan(msgspec.Struct, kw_only=True):
@@ -102,6 +104,7 @@ class Schedules:
             id=schedule_id or new_ulid(), task=data.task, cron=data.cron, timezone=data.timezone,
             active=data.active, declarative=declarative, external_id=data.external_id,
             deduplication_key=data.deduplication_key, next_key=first.key, next_run_at=first.due,
+            payload=data.payload, tags=data.tags,
         )  # fmt: skip
 
     async def create(self, data: ScheduleInput) -> tuple[Schedule, bool]:
@@ -138,13 +141,15 @@ class Schedules:
         old = await self.get(schedule_id)
         data.active = old.active
         data.deduplication_key = old.deduplication_key
+        if data.payload is None:
+            data.payload, data.tags = old.payload, data.tags or old.tags
         return await self._change(schedule_id, data)
 
     async def set_active(self, schedule_id: str, active: bool) -> Schedule:
         old = await self.get(schedule_id)
         data = ScheduleInput(
             task=old.task, cron=old.cron, timezone=old.timezone, external_id=old.external_id,
-            deduplication_key=old.deduplication_key, active=active,
+            deduplication_key=old.deduplication_key, active=active, payload=old.payload, tags=old.tags,
         )  # fmt: skip
         return await self._change(schedule_id, data)
 
@@ -242,7 +247,10 @@ class Schedules:
 
         req = TriggerRequest(
             task=task.name,
-            payload=msgspec.json.encode({k: v for k, v in payload.items() if v is not None}),
+            payload=schedule.payload
+            if schedule.payload is not None
+            else msgspec.json.encode({k: v for k, v in payload.items() if v is not None}),
+            tags=list(schedule.tags),
             triggered_by=TriggeredBy.CRON,
         )
         params = self.service.enqueue_params(req)

@@ -289,3 +289,30 @@ def test_ingest_refuses_what_is_not_a_batch_of_events(avido_server: Any) -> None
         assert resp.json()["message"]
     assert _raw(avido_server, "POST", "/v0/ingest", json={"events": [{"type": "trace"}]}, headers={
         "x-application-id": "nope"}).status_code == 401  # fmt: skip
+
+
+def test_a_task_schedule_by_criticality(avido_server: Any) -> None:
+    """runyard's own `taskSchedule: {criticality}` on create and update: HIGH daily, MEDIUM weekly, LOW every two
+    weeks, rendered as Avido's taskSchedule and filtered by the SDK's schedule_criticality."""
+    c = client(avido_server)
+    high = c.tasks.create(title="daily", description="d", extra_body={"taskSchedule": {"criticality": "HIGH"}}).task
+    assert high.task_schedule is not None
+    assert (high.task_schedule.criticality, high.task_schedule.cron) == ("HIGH", "@daily")
+    assert high.task_schedule.task_id == high.id and high.task_schedule.application_id == APP_ID
+    assert high.task_schedule.next_run_at is not None and high.task_schedule.last_run_at is None
+    plain = c.tasks.create(title="never", description="d").task
+    assert plain.task_schedule is None
+    assert [t.id for t in c.tasks.list(schedule_criticality=["HIGH"])] == [high.id]
+    assert list(c.tasks.list(schedule_criticality=["LOW"])) == []
+    low = c.tasks.update(plain.id, extra_body={"taskSchedule": {"criticality": "low"}}).task
+    assert low.task_schedule is not None and (low.task_schedule.criticality, low.task_schedule.cron) == (
+        "LOW", "@every 336h",
+    )  # fmt: skip
+    unscheduled = c.tasks.update(high.id, extra_body={"taskSchedule": None}).task
+    assert unscheduled.task_schedule is None and c.tasks.retrieve(high.id).task.task_schedule is None
+    schedules = _raw(avido_server, "GET", "/v1/schedules").json()["schedules"]
+    assert [s["external_id"] for s in schedules] == [plain.id]  # the native view of the same schedule
+    bad = _raw(avido_server, "POST", "/v0/tasks", json={"title": "t", "description": "d",
+                                                         "taskSchedule": {"criticality": "SOMETIMES"}})  # fmt: skip
+    assert bad.status_code == 422 and bad.json()["issues"][0]["path"] == ["taskSchedule", "criticality"]
+    assert len(list(c.tasks.list())) == 2

@@ -58,6 +58,7 @@ async def h(tmp_path: Path, judge_server: Recorder) -> AsyncIterator[Harness]:
     tasks = {
         "evaluate": TaskDef(name="evaluate", kind="evaluation", config={"concurrency": 3, "judge": judge_cfg}),
         "plain": TaskDef(name="plain", kind="noop"),
+        "evaluations": TaskDef(name="evaluations", kind="evaluation"),  # where suites run
     }
     service = Service(store, TaskRegistry(tasks), EventBus())
     settings = Settings(lease_s=2.0, poll_interval_s=0.05, worker_concurrency=4)
@@ -401,3 +402,26 @@ async def test_answers_that_arrive_as_traces_after_an_empty_reply(h: Harness) ->
     results = {r.item_id: r for r in await h.evals.results(run.id)}
     assert results["a"].status is ItemStatus.SUCCESS and results["a"].output == "HELLO" and results["a"].passed
     assert results["b"].status is ItemStatus.ERROR and "no trace answered" in (results["b"].error or "")
+
+
+async def test_a_scheduled_suite_runs_as_it_was_when_scheduled(h: Harness) -> None:
+    """A suite on a schedule: each tick's run carries the suite's payload and tag; a tick fires it."""
+    from runyard.evals.apps import Application
+    from runyard.evals.spec import Suite
+
+    with serve(application) as app:
+        h.evals.applications = {"bot": Application(id="bot", title="Bot", webhook_url=app.url)}
+        suite = await h.evals.save_suite(Suite(id="", scope="bot", name="s", inputs=["hi there"],
+                                               evaluators=[MatchEvaluator(name="m", mode="regex", value="HI")]),
+                                         create=True)  # fmt: skip
+        schedule = await h.evals.schedule_suite(suite, "@daily")
+        assert schedule is not None and schedule.tags == [f"suite:{suite.id}"] and schedule.task == "evaluations"
+        assert (await h.evals.suite_schedule(suite.id)) is not None
+        assert schedule.next_run_at is not None
+        made = await h.service.schedules.fire_due(now=schedule.next_run_at)
+        assert len(made) == 1 and made[0].run.tags == [f"suite:{suite.id}"]
+        spec = msgspec.json.decode(made[0].run.payload, type=EvaluationSpec)
+        assert [i.input for i in spec.items] == ["hi there"] and spec.target is not None
+        assert (await h.evals.suite_runs([suite.id]))[0].id == made[0].run.id
+        await h.evals.schedule_suite(suite, None)
+        assert await h.evals.suite_schedule(suite.id) is None

@@ -12,13 +12,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard.api.avido_wire import (
+    CRITICALITY_CRON,
     STATUSES,
     TASK_TYPES,
     ApplicationEnvelope,
     ApplicationPage,
     AvidoError,
     CreateTaskBody,
+    ScheduleIn,
     TaskEnvelope,
+    TaskOut,
     TaskPage,
     TestEnvelope,
     TestPage,
@@ -136,22 +139,41 @@ async def create_task(request: Request) -> Response:
         metadata=body.metadata or {}, inputs=list(body.inputExamples or []), evaluators=evaluators,
         attributes=attributes,
     )  # fmt: skip
-    saved = await _service(request).evaluations.save_suite(suite, create=True)
-    return json_response(TaskEnvelope(task=render_task(saved, None)), 201)
+    evals = _service(request).evaluations
+    criticality = _criticality(body.taskSchedule) if body.taskSchedule is not None else None
+    if criticality is not None:
+        suite.attributes["criticality"] = criticality
+    saved = await evals.save_suite(suite, create=True)
+    schedule = await evals.schedule_suite(saved, CRITICALITY_CRON[criticality]) if criticality else None
+    return json_response(TaskEnvelope(task=render_task(saved, None, schedule)), 201)
+
+
+def _criticality(given: ScheduleIn) -> str:
+    word = given.criticality.upper()
+    if word not in CRITICALITY_CRON:
+        raise invalid("taskSchedule.criticality", "Invalid enum value. Expected 'LOW' | 'MEDIUM' | 'HIGH'",
+                      "invalid_enum_value")  # fmt: skip
+    return word
+
+
+async def _render(service: Service, suite: Suite) -> TaskOut:
+    return render_task(suite, await _last(service, suite), await service.evaluations.suite_schedule(suite.id))
 
 
 async def get_task(request: Request) -> Response:
     app = app_of(request)
     suite = await _suite(request, app, str(request.path_params["id"]))
-    return json_response(TaskEnvelope(task=render_task(suite, await _last(_service(request), suite))))
+    return json_response(TaskEnvelope(task=await _render(_service(request), suite)))
 
 
 async def list_tasks(request: Request) -> Response:
     app = app_of(request)
     skip, limit = _int(request, "skip", 0, 0, 10**9), _int(request, "limit", 25, 1, MAX_PAGE)
     service = _service(request)
-    suites, total = await service.evaluations.suites(app.id, skip=skip, limit=limit)
-    data = [render_task(s, await _last(service, s)) for s in suites]
+    wanted = {w.upper() for w in request.query_params.get("scheduleCriticality", "").split(",") if w}
+    where = (lambda s: s.attributes.get("criticality") in wanted) if wanted else None
+    suites, total = await service.evaluations.suites(app.id, skip=skip, limit=limit, where=where)
+    data = [await _render(service, s) for s in suites]
     return json_response(TaskPage(data=data, pagination=pagination(skip, limit, total)))
 
 
@@ -174,12 +196,18 @@ async def update_task(request: Request) -> Response:
         inputs=list(body.inputExamples) if body.inputExamples is not None else suite.inputs,
         metadata=suite.metadata if body.metadata is msgspec.UNSET else (body.metadata or {}), attributes=attrs,
     )  # fmt: skip
+    if body.taskSchedule is None:
+        changed.attributes.pop("criticality", None)
+    elif body.taskSchedule is not msgspec.UNSET:
+        changed.attributes["criticality"] = _criticality(body.taskSchedule)
     service = _service(request)
     try:
         saved = await service.evaluations.save_suite(changed, create=False)
     except NotFoundError:
         raise ApiError(404, TASK_NOT_FOUND) from None
-    return json_response(TaskEnvelope(task=render_task(saved, await _last(service, saved))))
+    criticality = saved.attributes.get("criticality")
+    await service.evaluations.schedule_suite(saved, CRITICALITY_CRON[criticality] if criticality else None)
+    return json_response(TaskEnvelope(task=await _render(service, saved)))
 
 
 async def trigger_tasks(request: Request) -> Response:
@@ -256,8 +284,9 @@ ENDPOINTS = [
              body=TriggerBody, status=204, errors={**_WRITE, 404: "Task not found: an id names no task"}),
     Endpoint("POST", "/v0/tasks", create_task, "Create a task", "avido", body=CreateTaskBody, response=TaskEnvelope,
              status=201, errors=_WRITE),
-    Endpoint("GET", "/v0/tasks", list_tasks, "List tasks", "avido", response=TaskPage, query=_Q_PAGE,
-             schemas=_S_PAGE, errors=_READ),
+    Endpoint("GET", "/v0/tasks", list_tasks, "List tasks", "avido", response=TaskPage,
+             query={**_Q_PAGE, "scheduleCriticality": "Only tasks with a schedule of these criticalities (LOW, MEDIUM, "
+                    "HIGH), comma-separated"}, schemas=_S_PAGE, errors=_READ),
     Endpoint("GET", "/v0/tasks/{id}", get_task, "Get a task", "avido", response=TaskEnvelope, errors=_ONE),
     Endpoint("PUT", "/v0/tasks/{id}", update_task, "Update a task", "avido", body=UpdateTaskBody,
              response=TaskEnvelope, errors={**_WRITE, **_ONE}),

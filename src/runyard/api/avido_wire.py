@@ -14,7 +14,7 @@ from runyard.api.common import TOO_DEEP, ApiError, ProblemDetail
 from runyard.evals.apps import Application
 from runyard.evals.spec import Counts, Evaluator, MatchEvaluator, Suite
 from runyard.ids import us_to_iso
-from runyard.models import Run, RunStatus
+from runyard.models import Run, RunStatus, Schedule
 
 UUID = re.compile(
     r"^([0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[1-8][0-9a-fA-F]{3}-[89abAB][0-9a-fA-F]{3}-[0-9a-fA-F]{12}"
@@ -100,9 +100,16 @@ class EvalDefinitionLink(msgspec.Struct, kw_only=True):
     config: dict[str, Any] = msgspec.field(default_factory=dict)
 
 
+class ScheduleIn(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    """runyard's own field (Avido sets schedules in its app): how often the task runs by itself."""
+
+    criticality: str
+
+
 class CreateTaskBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     title: str
     description: str
+    taskSchedule: ScheduleIn | None = None
     type: str = "NORMAL"
     topicId: str | None = None
     metadata: dict[str, Any] | None = None
@@ -121,6 +128,7 @@ class UpdateTaskBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     inputExamples: list[str] | None = None
     isVerified: bool | None = None
     deleteEmptySourceTopic: bool | None = None
+    taskSchedule: ScheduleIn | msgspec.UnsetType | None = msgspec.UNSET  # null: no schedule
 
 
 class TriggerBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -281,7 +289,21 @@ def pass_rate(counts: Counts) -> float:
     return round(100.0 * counts.passed / counts.success, 2) if counts.success else 0.0
 
 
-def render_task(suite: Suite, last: tuple[Run, Counts] | None) -> TaskOut:
+# HIGH daily, MEDIUM weekly, LOW every two weeks (Avido's own schedule)
+CRITICALITY_CRON = {"HIGH": "@daily", "MEDIUM": "@weekly", "LOW": "@every 336h"}
+
+
+def render_schedule(suite: Suite, schedule: Schedule | None) -> dict[str, Any] | None:
+    if schedule is None or "criticality" not in suite.attributes:
+        return None
+    return {
+        "taskId": suite.id, "applicationId": suite.scope, "criticality": suite.attributes["criticality"],
+        "cron": schedule.cron, "nextRunAt": us_to_iso(schedule.next_run_at) if schedule.next_run_at else None,
+        "lastRunAt": us_to_iso(schedule.last_run_at) if schedule.last_run_at else None,
+    }  # fmt: skip
+
+
+def render_task(suite: Suite, last: tuple[Run, Counts] | None, schedule: Schedule | None = None) -> TaskOut:
     attrs = suite.attributes
     created = us_to_iso(suite.created_at)
     definitions = [
@@ -303,7 +325,8 @@ def render_task(suite: Suite, last: tuple[Run, Counts] | None) -> TaskOut:
         passRate=pass_rate(last[1]) if last else None,
         lastTest=us_to_iso(last[0].ended_at or last[0].created_at) if last else None,
         evalDefinitions=definitions, metadata=suite.metadata, simulatedPromptSchema=attrs.get("simulatedPromptSchema"),
-        taskSchedule=None, topicId=attrs.get("topicId"), isVerified=bool(attrs.get("isVerified", False)),
+        taskSchedule=render_schedule(suite, schedule), topicId=attrs.get("topicId"),
+        isVerified=bool(attrs.get("isVerified", False)),
     )  # fmt: skip
 
 

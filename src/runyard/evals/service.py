@@ -32,8 +32,9 @@ from runyard.evals.spec import (
     Target,
 )
 from runyard.ids import new_ulid, now_us
-from runyard.models import Run
+from runyard.models import Run, Schedule
 from runyard.records import ListRunsParams
+from runyard.schedules import ScheduleInput
 from runyard.store.base import Conflict, NotFound, Store
 
 if TYPE_CHECKING:
@@ -281,26 +282,47 @@ class Evaluations:
         if not await self.store.delete_named_evaluator(evaluator_id):
             raise NotFoundError("evaluator not found")
 
-    async def run_suites(self, scope: str, suite_ids: list[str]) -> list[Run]:
-        """One evaluation run per suite, all committed together or none: its inputs go to the scope's
-        application (signed), and its evaluators score the answers."""
-        app = self.application(scope)
-        suites = [await self.suite(scope, s) for s in suite_ids]
-        from runyard.service import TriggerRequest
-
+    def _suite_payload(self, app: Application, suite: Suite) -> bytes:
+        """What an evaluation run of a suite does: its inputs go to the application (signed), its evaluators
+        score the answers (from the reply, or from a trace that names the run)."""
         target = Target(
             url=app.webhook_url, secret=app.secret or None, output_field=None,
             fields={"input": "prompt", "run_id": "testId", "item_id": "", "metadata": "metadata"},
             static={"applicationId": app.id}, signature_header=SIGNATURE_HEADER, timestamp_header=TIMESTAMP_HEADER,
             answers_from=SUITE_ANSWERS,
         )  # fmt: skip
-        reqs = []
-        for suite in suites:
-            inputs = suite.inputs or [suite.description or suite.name]
-            items = [Item(id=str(n), input=text, metadata=suite.metadata or None) for n, text in enumerate(inputs)]
-            spec = EvaluationSpec(items=items, evaluators=suite.evaluators, target=target)
-            reqs.append(TriggerRequest(task=SUITE_TASK, payload=msgspec.json.encode(spec), tags=[f"suite:{suite.id}"]))
+        inputs = suite.inputs or [suite.description or suite.name]
+        items = [Item(id=str(n), input=text, metadata=suite.metadata or None) for n, text in enumerate(inputs)]
+        return msgspec.json.encode(EvaluationSpec(items=items, evaluators=suite.evaluators, target=target))
+
+    async def run_suites(self, scope: str, suite_ids: list[str]) -> list[Run]:
+        """One evaluation run per suite, all committed together or none."""
+        app = self.application(scope)
+        suites = [await self.suite(scope, s) for s in suite_ids]
+        from runyard.service import TriggerRequest
+
+        reqs = [
+            TriggerRequest(task=SUITE_TASK, payload=self._suite_payload(app, s), tags=[f"suite:{s.id}"]) for s in suites
+        ]
         return [r.run for r in await self.service.trigger_many(reqs)]
+
+    async def schedule_suite(self, suite: Suite, cron: str | None) -> Schedule | None:
+        """Run a suite on a cron schedule (UTC), or no longer (None). Each tick's run gets the suite as it is
+        now; call this again after the suite changes."""
+        key = f"suite:{suite.id}"
+        existing = await self.store.get_schedule_by_key(key)
+        if cron is None:
+            if existing is not None:
+                await self.service.schedules.delete(existing.id)
+            return None
+        payload = self._suite_payload(self.application(suite.scope), suite)
+        data = ScheduleInput(task=SUITE_TASK, cron=cron, deduplication_key=key, external_id=suite.id, payload=payload,
+                             tags=[key])  # fmt: skip
+        schedule, _ = await self.service.schedules.create(data)
+        return schedule
+
+    async def suite_schedule(self, suite_id: str) -> Schedule | None:
+        return await self.store.get_schedule_by_key(f"suite:{suite_id}")
 
     async def suite_runs(self, suite_ids: list[str], *, limit: int = 50) -> list[Run]:
         """The newest evaluation runs of these suites, newest first."""

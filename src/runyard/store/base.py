@@ -94,6 +94,8 @@ class ScheduleParams(msgspec.Struct, kw_only=True):
     deduplication_key: str | None = None
     next_key: int | None = None  # the cursor to use when the schedule is new or its timing changed
     next_run_at: int | None = None
+    payload: bytes | None = None
+    tags: list[str] = msgspec.field(default_factory=list)
 
 
 class ListSchedulesParams(msgspec.Struct, kw_only=True):

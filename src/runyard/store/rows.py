@@ -155,4 +155,6 @@ def schedule_from_row(row: Row) -> Schedule:
         next_key=row["next_key"],
         next_run_at=row["next_run_at"],
         last_run_at=row["last_run_at"],
+        payload=_bytes(row["payload"]),
+        tags=msgspec.json.decode(row["tags"], type=list[str]) if row["tags"] else [],
     )

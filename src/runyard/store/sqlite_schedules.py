@@ -6,6 +6,8 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+import msgspec
+
 from runyard.ids import now_us
 from runyard.models import Schedule
 from runyard.store import rows
@@ -24,7 +26,8 @@ def _args(p: ScheduleParams, now: int) -> dict[str, Any]:
     return {
         "id": p.id, "task": p.task, "cron": p.cron, "timezone": p.timezone, "active": int(p.active),
         "declarative": int(p.declarative), "external_id": p.external_id, "deduplication_key": p.deduplication_key,
-        "next_key": p.next_key, "next_run_at": p.next_run_at, "now": now,
+        "next_key": p.next_key, "next_run_at": p.next_run_at, "now": now, "payload": p.payload,
+        "tags": msgspec.json.encode(p.tags).decode() if p.tags else None,
     }  # fmt: skip
 
 

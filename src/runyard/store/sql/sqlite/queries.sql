@@ -345,10 +345,10 @@ SELECT * FROM packets WHERE path = :path AND data IS NOT NULL;
 -- name: insert_schedule
 INSERT INTO schedules (
     id, task, cron, timezone, active, declarative, external_id, deduplication_key, created_at, updated_at,
-    next_key, next_run_at
+    next_key, next_run_at, payload, tags
 ) VALUES (
     :id, :task, :cron, :timezone, :active, :declarative, :external_id, :deduplication_key, :now, :now,
-    :next_key, :next_run_at
+    :next_key, :next_run_at, :payload, :tags
 );
 
 -- A changed expression or zone (or a re-activation) moves the cursor; otherwise it stays, so ticks
@@ -356,6 +356,7 @@ INSERT INTO schedules (
 -- name: update_schedule
 UPDATE schedules
 SET task = :task, cron = :cron, timezone = :timezone, external_id = :external_id, active = :active,
+    payload = :payload, tags = :tags,
     next_key = CASE WHEN cron != :cron OR timezone != :timezone OR (active = 0 AND :active = 1)
                     THEN :next_key ELSE next_key END,
     next_run_at = CASE WHEN cron != :cron OR timezone != :timezone OR (active = 0 AND :active = 1)

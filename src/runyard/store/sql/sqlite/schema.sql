@@ -82,7 +82,7 @@ CREATE TABLE schedules (
     next_key          INTEGER,                      -- the next tick's local wall time (runyard.cron)
     next_run_at       INTEGER,                      -- when the next tick is due, UTC
     last_run_at       INTEGER                       -- the due time of the last tick that made a run
-);
+, payload BLOB, tags TEXT);
 
 CREATE TABLE runs (
     id                     TEXT PRIMARY KEY,
