@@ -55,6 +55,7 @@ class EventBus:
         self.schedule_changed = Signal()  # a delayed run or ttl was added: re-plan maintenance
         self._listeners: list[RunListener] = []
         self._cancel_listeners: list[Callable[[str], None]] = []
+        self._log_listeners: list[Callable[[str], None]] = []
         self.runs = RunEventLog()  # the typed, numbered run events every stream follows
 
     def subscribe(self, listener: RunListener) -> Callable[[], None]:
@@ -72,6 +73,15 @@ class EventBus:
             listener(kind, run)
         if kind == "canceled":
             self.request_cancel(run.id)
+
+    def on_logs(self, listener: Callable[[str], None]) -> Callable[[], None]:
+        """Called with a run id when lines of its log were stored (by a worker here or a worker process)."""
+        self._log_listeners.append(listener)
+        return lambda: self._log_listeners.remove(listener)
+
+    def logs_written(self, run_id: str) -> None:
+        for listener in list(self._log_listeners):
+            listener(run_id)
 
     def request_cancel(self, run_id: str) -> None:
         """Tell the cancel listeners (workers) to stop `run_id`: a cancel that happened in another process."""

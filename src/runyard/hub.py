@@ -45,6 +45,12 @@ class _AttemptRef(msgspec.Struct):
     attempt_id: str
 
 
+class _RunRef(msgspec.Struct, array_like=True):
+    """The first field of an operation's arguments (array-like), when it is the run's id."""
+
+    run_id: str
+
+
 def outcome_event(run: Run) -> str:
     """The event of an attempt's end, by the run's status after it (as the worker names it in-process)."""
     if run.status is RunStatus.QUEUED:
@@ -188,6 +194,8 @@ class Hub:
         elif op == "heartbeat":
             for attempt_id in result:
                 conn.attempts.pop(attempt_id, None)
+        elif op == "append_logs":
+            self.events.logs_written(decode(raw, _RunRef).run_id)  # live log readers wake up
         elif op == "release_attempt" and result:
             self.events.work_available.set()  # a canceled run's code stopped: its queue slot is free
         return result

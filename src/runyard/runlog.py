@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 
 from runyard.logcap import line_bytes
 from runyard.worker_store import WorkerStore
@@ -21,8 +22,12 @@ LOG_FLUSH_SECONDS = 0.1
 class LogBuffer:
     """Collects an attempt's output lines (the executor's `log` sink) and appends them to the store."""
 
-    def __init__(self, store: WorkerStore, run_id: str, attempt: int, cap_bytes: int | None = None) -> None:
+    def __init__(
+        self, store: WorkerStore, run_id: str, attempt: int, cap_bytes: int | None = None,
+        on_flush: Callable[[str], None] | None = None,
+    ) -> None:  # fmt: skip
         self.store = store
+        self.on_flush = on_flush  # told the run id once lines are stored (live log readers wake up)
         self.run_id = run_id
         self.attempt = attempt
         self.cap_bytes = cap_bytes
@@ -56,6 +61,8 @@ class LogBuffer:
         size = await self.store.append_logs(self.run_id, self.attempt, lines, self.cap_bytes)
         self._used = size.bytes + sum(line_bytes(t) for _, t in self._lines)
         self._full = size.truncated
+        if self.on_flush is not None:
+            self.on_flush(self.run_id)
 
     async def close(self) -> None:
         if self._timer is not None:

@@ -191,7 +191,9 @@ class Worker:
 
     async def _run_executor(self, live: LiveAttempt, task: TaskDef) -> Outcome:
         run = live.run
-        logs = LogBuffer(self.store, run.id, live.attempt.number, self.settings.log_cap_bytes)
+        logs = LogBuffer(
+            self.store, run.id, live.attempt.number, self.settings.log_cap_bytes, on_flush=self.events.logs_written
+        )
         timer = None
         if run.max_duration_s:
             timer = asyncio.get_running_loop().call_later(run.max_duration_s, live.stop_for, "timeout")

@@ -24,6 +24,9 @@ python = "tests.worker.process_tasks:pid"
 [tasks.sleepy]
 run = "echo $$ > {pgid_file}; sleep 30"
 graceful_stop = "0.2s"
+
+[tasks.hello]
+run = "echo hello"
 """
 
 
@@ -129,3 +132,15 @@ def test_an_idle_server_with_worker_processes_writes_nothing(
     time.sleep(3)
     assert store.writes == before  # type: ignore[attr-defined]
     assert len(srv.runtime.hub.connections) == 2
+
+
+def test_stored_log_lines_are_announced_to_live_readers(live_server: Callable[..., LiveServer], tmp_path: Path) -> None:
+    """Live log streams wake on a notice that lines were stored, from the server's own worker and from its
+    worker processes alike (no polling while a run writes)."""
+    for processes in (0, 1):
+        srv = start(live_server, tmp_path, processes)
+        seen: list[str] = []
+        srv.runtime.service.events.on_logs(seen.append)
+        run_id = trigger(srv, "hello")
+        srv.wait_for(run_id, lambda r: r["status"] == "completed")
+        assert run_id in seen, (processes, seen)

@@ -19,7 +19,9 @@ from runyard.run_events import Gap, RunEvent, RunEventLog
 from runyard.service import Service
 
 PING_S = 15.0
-LOG_POLL_S = 0.25  # while a run executes, new log lines are looked for this often (and at once on its events)
+# New log lines wake a reader at once (workers say when they stored lines of a run, and run events too); this
+# fallback look is for writers that cannot tell this process (a worker that reaches the database directly).
+LOG_FALLBACK_S = 2.0
 HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 
 
@@ -71,9 +73,11 @@ async def event_frames(
 
 async def log_lines(service: Service, run: Run, after: int = 0) -> AsyncIterator[LogLine]:
     """A run's log lines after line `after` as they are written, ending once the run has ended and every
-    line is out. Its run events wake the reader at once; between them it looks every LOG_POLL_S."""
+    line is out. Notices of stored lines and the run's events wake the reader at once (no polling); without
+    any it looks again every LOG_FALLBACK_S."""
     changed = asyncio.Event()
     unsubscribe = service.events.subscribe(lambda _kind, r: changed.set() if r.id == run.id else None)
+    unsubscribe_logs = service.events.on_logs(lambda run_id: changed.set() if run_id == run.id else None)
     try:
         while True:
             changed.clear()
@@ -88,7 +92,8 @@ async def log_lines(service: Service, run: Run, after: int = 0) -> AsyncIterator
                     return  # no line was flushed as it ended
                 continue
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(LOG_POLL_S):
+                async with asyncio.timeout(LOG_FALLBACK_S):
                     await changed.wait()
     finally:
         unsubscribe()
+        unsubscribe_logs()
