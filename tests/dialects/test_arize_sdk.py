@@ -185,3 +185,24 @@ def test_project_task_runs_end_cancelled_without_spans_and_runs_can_be_cancelled
     assert [t.id for t in client.tasks.list().tasks] == [task.id]
     client.tasks.delete(task=task.id)
     assert client.tasks.list().tasks == []
+
+
+def test_an_experiment_run_by_the_client_over_rest(arize: tuple[Any, ArizeClient], monkeypatch: pytest.MonkeyPatch):
+    """`experiments.run(force_http=True)`: the client reads the dataset's examples, runs its own task on each,
+    and uploads the runs, which read back. (Its task spans go to an OTLP gRPC endpoint, which runyard does not
+    serve: they are sent nowhere, quickly.)"""
+    monkeypatch.setenv("OTEL_EXPORTER_OTLP_TIMEOUT", "0.05")
+    srv, _ = arize
+    host, port = srv.url.removeprefix("http://").split(":")
+    client = ArizeClient(api_key=srv.api_key, api_host=host, api_scheme="http", api_port=int(port),
+                         otlp_host="127.0.0.1", otlp_scheme="http", otlp_port=9)  # fmt: skip
+    dataset = _dataset(client)
+
+    def task(dataset_row: dict[str, Any]) -> str:
+        return "Paris" if "France" in str(dataset_row.get("question")) else "Rome"
+
+    experiment, frame = client.experiments.run(name="client side", dataset=dataset.id, task=task, force_http=True,
+                                               concurrency=1)  # fmt: skip
+    assert experiment is not None and len(frame) == 3
+    runs = {r.example_id: r.output for r in client.experiments.list_runs(experiment=experiment.id).experiment_runs}
+    assert runs == {"ex-fr": "Paris", "ex-it": "Rome", "ex-es": "Rome"}

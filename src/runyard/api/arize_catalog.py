@@ -228,7 +228,8 @@ async def _example_page(request: Request, dataset: Dataset, version_id: str | No
 async def list_examples(request: Request) -> Response:
     dataset = await dataset_of(request, request.path_params["dataset_id"])
     q = request.query_params
-    return await _example_page(request, dataset, q.get("dataset_version_id"), q.get("cursor"), limit_of(request))
+    limit = limit_of(request, high=MAX_REST)
+    return await _example_page(request, dataset, q.get("dataset_version_id"), q.get("cursor"), limit)
 
 
 async def search_examples(request: Request) -> Response:
@@ -236,8 +237,8 @@ async def search_examples(request: Request) -> Response:
     body: SearchExamplesBody = decode_body(await read_body(request), SearchExamplesBody)
     if body.filter and body.filter.strip():
         raise bad("filter: this server does not filter examples; page through them without one")
-    if body.limit is not None and not 1 <= body.limit <= 100:
-        raise bad("limit: from 1 to 100")
+    if body.limit is not None and not 1 <= body.limit <= MAX_REST:
+        raise bad(f"limit: from 1 to {MAX_REST}")
     return await _example_page(request, dataset, body.dataset_version_id, body.cursor, body.limit or 50)
 
 
@@ -435,8 +436,10 @@ ENDPOINTS = [
              "arize", body=ExamplesBody, response=DatasetVersionWithExampleIds, status=201,
              schemas={"dataset_id": _ID}, errors={**_WRITE, 404: "no such dataset"}),
     Endpoint("GET", "/v2/datasets/{dataset_id}/examples", list_examples, "List a dataset version's examples",
-             "arize", response=ExamplePage, query={**_PAGE_Q, "dataset_version_id": "Version (default: newest)"},
-             schemas={"dataset_id": _ID, **_PAGE_S}, errors={**_AUTH, 400: "invalid limit or cursor",
+             "arize", response=ExamplePage,
+             query={"limit": f"Page size, 1 to {MAX_REST} (default 50)", "cursor": "next_cursor of the previous page",
+                    "dataset_version_id": "Version (default: newest)"},
+             schemas={"dataset_id": _ID, "limit": {"type": "integer", "minimum": 1, "maximum": MAX_REST}}, errors={**_AUTH, 400: "invalid limit or cursor",
                                                            404: "no such dataset or version"}),
     Endpoint("POST", "/v2/datasets/{dataset_id}/examples/search", search_examples,
              "Page through a dataset version's examples (no filter)", "arize", body=SearchExamplesBody,
