@@ -480,19 +480,23 @@ async def list_runs(request: Request) -> Response:
     return json_response(TaskRunPage(task_runs=runs, pagination=pagination))
 
 
-_ID = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}
+_ID: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}
 _AUTH = {401: "missing or invalid API key"}
 _ONE = {**_AUTH, 404: "no such task (or not an id of one)"}
 _WRITE = {**_AUTH, 400: "invalid input, or a field that does not apply to the task's type; nothing changed",
           413: "the body is over the server's limit", 422: "the body does not have the request's shape"}  # fmt: skip
 _LIST_Q = {"limit": "Page size, 1 to 100 (default 50)", "cursor": "next_cursor of the previous page"}
-_LIST_S = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}}
+_CURSOR: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}  # a next_cursor this server gave
+_LIST_S: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "cursor": _CURSOR}
+_TYPES = {"type": "string", "enum": [*TASK_TYPES, *(t.upper() for t in TASK_TYPES)]}
+_STATUSES = {"type": "string", "enum": [*RUN_STATUSES, *(s.upper() for s in RUN_STATUSES)]}
 ENDPOINTS = [
     Endpoint("POST", "/v2/tasks", create_task, "Create a task", "arize", body=CreateTaskBody, response=Task,
              status=201, errors={**_WRITE, 404: "an evaluator, dataset or experiment it names does not exist"}),
     Endpoint("GET", "/v2/tasks", list_tasks, "List tasks", "arize", response=TaskPage,
              query={**_LIST_Q, "name": "Part of the name", "project_id": "Project id", "dataset_id": "Dataset id",
-                    "type": "Task type"}, schemas=_LIST_S, errors={**_AUTH, 400: "invalid limit, cursor or type"}),
+                    "type": "Task type"}, schemas={**_LIST_S, "type": _TYPES, "project_id": _ID, "dataset_id": _ID},
+             errors={**_AUTH, 400: "invalid limit, cursor or type"}),
     Endpoint("GET", "/v2/tasks/{task_id}", get_task, "Get a task", "arize", response=Task, errors=_ONE,
              schemas={"task_id": _ID}),
     Endpoint("PATCH", "/v2/tasks/{task_id}", update_task, "Update a task", "arize", body=UpdateTaskBody,
@@ -506,7 +510,8 @@ ENDPOINTS = [
                      409: "an experiment of that name exists on the dataset"}),
     Endpoint("GET", "/v2/tasks/{task_id}/runs", list_runs, "List a task's runs (newest first)", "arize",
              response=TaskRunPage, query={**_LIST_Q, "status": "Only runs of this status"},
-             schemas={"task_id": _ID, **_LIST_S}, errors={**_ONE, 400: "invalid limit, cursor or status"}),
+             schemas={"task_id": _ID, **_LIST_S, "status": _STATUSES},
+             errors={**_ONE, 400: "invalid limit, cursor or status"}),
     Endpoint("GET", "/v2/task-runs/{run_id}", get_run, "Get a task run", "arize", response=TaskRun,
              schemas={"run_id": _ID}, errors={**_AUTH, 404: "no such task run"}),
     Endpoint("POST", "/v2/task-runs/{run_id}/cancel", cancel_run, "Cancel a pending or running task run", "arize",

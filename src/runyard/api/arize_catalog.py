@@ -5,7 +5,7 @@ uploads go over Arrow Flight in that client; this server serves REST only, 1 to 
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from runyard.api.arize_wire import (
     Pagination,
+    SpaceId,
     bad,
     check_id,
     iso,
@@ -46,14 +47,17 @@ def _evals(request: Request) -> Evaluations:
 
 
 # -- wire types -----------------------------------------------------------------------------------------------
+Rows = Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1, max_length=MAX_REST)]
+
+
 class CreateDatasetBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str
-    space_id: str
-    examples: list[dict[str, Any]]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=200)]
+    space_id: SpaceId
+    examples: Rows
 
 
 class ExamplesBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    examples: list[dict[str, Any]]
+    examples: Rows
 
 
 class SearchExamplesBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -103,8 +107,8 @@ class ExperimentRunInput(msgspec.Struct, kw_only=True):
 
 
 class CreateExperimentBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    name: str
-    experiment_runs: list[dict[str, Any]]
+    name: Annotated[str, msgspec.Meta(min_length=1, max_length=255, pattern='^[^"\\\\]*$')]
+    experiment_runs: Rows
     dataset_id: str | None = None
     space_id: str | None = None
 
@@ -417,12 +421,12 @@ async def get_project(request: Request) -> Response:
     raise ApiError(404, f"project not found: {raw} (a project exists once spans of it arrive at /v1/traces)")
 
 
-_ID = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}
+_ID: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}
 _AUTH = {401: "missing or invalid API key"}
 _WRITE = {**_AUTH, 400: "invalid input; nothing changed", 413: "the body is over the server's limit",
           422: "the body does not have the request's shape"}  # fmt: skip
 _PAGE_Q = {"limit": "Page size, 1 to 100 (default 50)", "cursor": "next_cursor of the previous page"}
-_PAGE_S = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}}
+_PAGE_S: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "cursor": _ID}
 ENDPOINTS = [
     Endpoint("POST", "/v2/datasets", create_dataset, f"Create a dataset with 1 to {MAX_REST} examples", "arize",
              body=CreateDatasetBody, response=DatasetOut, status=201,

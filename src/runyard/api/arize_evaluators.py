@@ -5,6 +5,7 @@ sent over the API)."""
 from __future__ import annotations
 
 import hashlib
+from typing import Any
 
 import msgspec
 from starlette.requests import Request
@@ -147,12 +148,12 @@ async def delete_evaluator(request: Request) -> Response:
     return Response(status_code=204)
 
 
-_ID = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}
+_ID: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}
 _AUTH = {401: "missing or invalid API key"}
 _WRITE = {**_AUTH, 400: "invalid input; nothing changed", 413: "the body is over the server's limit",
           422: "the body does not have the request's shape"}  # fmt: skip
 _PAGE_Q = {"limit": "Page size, 1 to 100 (default 50)", "cursor": "next_cursor of the previous page"}
-_PAGE_S = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}}
+_PAGE_S: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "cursor": _ID}
 ENDPOINTS = [
     Endpoint("POST", "/v2/evaluators", create_evaluator, "Create an evaluator with its first version", "arize",
              body=CreateEvaluatorBody, response=EvaluatorOut, status=201,

@@ -13,7 +13,7 @@ import base64
 import binascii
 import re
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 from starlette.requests import Request
@@ -116,6 +116,10 @@ def parse_time(field: str, value: str) -> int:
     if not 1970 <= when.year <= 9999:
         raise bad(f"{field}: the year must be from 1970 to 9999")
     return int(when.timestamp() * 1_000_000)
+
+
+# a well-formed id (the space is a label here: any well-formed id names the one space this server has)
+SpaceId = Annotated[str, msgspec.Meta(pattern="^[A-Za-z0-9+/]+={0,2}$")]
 
 
 # -- pagination ------------------------------------------------------------------------------------------------
@@ -331,7 +335,7 @@ class VersionBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class CreateEvaluatorBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    space_id: str
+    space_id: SpaceId
     name: str
     type: str
     version: VersionBody

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from runyard.api.avido_wire import (
     CRITICALITY_CRON,
+    MAX_TRIGGER,
     STATUSES,
     TASK_TYPES,
     ApplicationEnvelope,
@@ -50,7 +51,6 @@ from runyard.service import Service
 
 TASK_NOT_FOUND = "Task not found"
 MAX_PAGE = 100
-MAX_TRIGGER = 100
 
 
 def render_error(status: int, message: str, errors: list[ProblemDetail] | None = None) -> Response:

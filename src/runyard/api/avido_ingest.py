@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import uuid
 from datetime import datetime
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 from starlette.requests import Request
@@ -29,7 +29,7 @@ _HEX = re.compile(r"^[0-9a-f]{1,64}$")
 
 
 class IngestBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    events: list[dict[str, Any]]
+    events: Annotated[list[dict[str, Any]], msgspec.Meta(min_length=1, max_length=MAX_EVENTS)]
 
 
 class IngestResult(msgspec.Struct, kw_only=True, omit_defaults=True):

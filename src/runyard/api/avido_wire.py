@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import uuid
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import msgspec
 
@@ -55,6 +55,10 @@ def issues_of(errors: list[ProblemDetail]) -> list[Issue]:
     return out
 
 
+MAX_TRIGGER = 100  # tasks one trigger request may name
+_LENGTH = re.compile(r"Expected `(array|str)` of length (>=|<=) (\d+)")
+
+
 def decode(raw: bytes, type_: type[Any]) -> Any:
     try:
         return msgspec.json.decode(raw or b"{}", type=type_)
@@ -65,6 +69,13 @@ def decode(raw: bytes, type_: type[Any]) -> Any:
             message, _, at = message.partition(" - at `$.")
             path = at.rstrip("`")
         code = "unrecognized_keys" if message.startswith("Object contains unknown field") else "invalid_type"
+        if bound := _LENGTH.match(message):  # a length stated in the schema, in Avido's (zod's) words
+            kind, sign, n = bound.groups()
+            noun = "Array" if kind == "array" else "String"
+            unit = "element(s)" if kind == "array" else "character(s)"
+            most = sign == "<="
+            message = f"{noun} must contain at {'most' if most else 'least'} {n} {unit}"
+            code = "too_big" if most else "too_small"
         if message.startswith("Object missing required field"):
             path = path or message.rsplit("`", 2)[-2]
         raise invalid(path, message, code) from None
@@ -132,7 +143,7 @@ class UpdateTaskBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
 
 
 class TriggerBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    taskIds: list[str]
+    taskIds: Annotated[list[str], msgspec.Meta(min_length=1, max_length=MAX_TRIGGER)]
 
 
 class ValidateWebhookBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):

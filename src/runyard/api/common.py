@@ -113,9 +113,9 @@ def int_schema(low: int, high: int) -> dict[str, Any]:
 
 
 def csv_schema(words: list[str]) -> dict[str, Any]:
-    """A comma-separated list of `words`."""
+    """A comma-separated list of `words` (empty: no filter)."""
     alternatives = "|".join(re.escape(w) for w in words)
-    return {"type": "string", "pattern": f"^({alternatives})(,({alternatives}))*$"}
+    return {"type": "string", "pattern": f"^(({alternatives})(,({alternatives}))*)?$"}
 
 
 INT64_MAX = 2**63 - 1

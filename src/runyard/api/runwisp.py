@@ -452,8 +452,8 @@ ENDPOINTS = [
                     "sortDirection": "asc | desc (default)", "search": "part of a task name, or a run id"},
              schemas={"limit": int_schema(1, 1000), "offset": int_schema(0, 100_000), "createdAfter": EPOCH_MS_SCHEMA,
                       "createdBefore": EPOCH_MS_SCHEMA, "retriesOnly": {"type": "boolean"},
-                      "isFailure": {"type": "boolean"}, "sortField": {"type": "string", "enum": list(SORT_FIELDS)},
-                      "sortDirection": {"type": "string", "enum": ["asc", "desc"]},
+                      "isFailure": {"type": "boolean"}, "sortField": {"type": "string", "enum": [*SORT_FIELDS, ""]},
+                      "sortDirection": {"type": "string", "enum": ["asc", "desc", ""]},  # "": the default
                       "exitCodeMin": int_schema(-(2**31), 2**31 - 1), "exitCodeMax": int_schema(-(2**31), 2**31 - 1)}),
     Endpoint("GET", "/api/runs/summary", runs_summary, "Counts of runs and the newest failure", "runwisp",
              response=RunsSummary),
