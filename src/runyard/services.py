@@ -35,6 +35,7 @@ class Supervisor:
         self._unsubscribe: Callable[[], None] | None = None
         self._stopping = False
         self._spawned: set[asyncio.Task[None]] = set()
+        self._parked: set[str] = set()  # services stopped until a restart (RunWisp's stop)
 
     def services(self) -> list[TaskDef]:
         return [t for t in self.service.tasks if t.instances > 0]
@@ -66,9 +67,21 @@ class Supervisor:
             return []
         return await self.service.stop_replicas(None, EndReason.DAEMON_STOPPED)
 
-    async def restart(self, task_name: str) -> list[Run]:
-        """Stop a service's replicas and start them again at once (RunWisp's restart endpoint)."""
+    async def park(self, task_name: str) -> list[str]:
+        """Stop a service's replicas and keep them stopped until `restart` (or this process restarts)."""
         task = self.service.task(task_name)
+        self._parked.add(task.name)
+        for i in range(task.instances):
+            handle = self._pending.pop((task.name, i), None)
+            if handle is not None:
+                handle.cancel()
+        return await self.service.stop_replicas(task.name, EndReason.STOPPED)
+
+    async def restart(self, task_name: str) -> list[Run]:
+        """Stop a service's replicas and start them again at once (RunWisp's restart endpoint); a parked
+        service starts again."""
+        task = self.service.task(task_name)
+        self._parked.discard(task.name)
         await self.service.stop_replicas(task.name, EndReason.STOPPED)
         for i in range(task.instances):
             self._failures.pop((task.name, i), None)
@@ -80,6 +93,8 @@ class Supervisor:
     async def reconcile(self) -> None:
         """Start every replica that has no live run and no restart pending."""
         for task in self.services():
+            if task.name in self._parked:
+                continue
             for i in range(task.instances):
                 if (task.name, i) not in self._pending:
                     await self._start_replica(task, i)
@@ -91,7 +106,7 @@ class Supervisor:
         if self._stopping or run.triggered_by is not TriggeredBy.SERVICE or not run.is_final:
             return
         task = self.service.tasks.get(run.task)
-        if task is None or task.instances <= run.replica_index:
+        if task is None or task.instances <= run.replica_index or task.name in self._parked:
             return
         key = (task.name, run.replica_index)
         if key in self._pending:
@@ -106,7 +121,7 @@ class Supervisor:
 
     def _restart_later(self, task: TaskDef, index: int) -> None:
         self._pending.pop((task.name, index), None)
-        if self._stopping:
+        if self._stopping or task.name in self._parked:
             return
         spawned = asyncio.ensure_future(self._start_replica_logged(task, index))
         self._spawned.add(spawned)

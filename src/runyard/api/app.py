@@ -76,7 +76,10 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
     by_path: dict[str, dict[str, Handler]] = {}  # one route per path, so a 405 names every method it has
     for ep in endpoints:
         by_path.setdefault(ep.path, {})[ep.method] = guarded(ep.handler)
-    routes = [Route(path, _dispatch(handlers), methods=list(handlers)) for path, handlers in by_path.items()]
+    # A literal segment wins over a parameter where both match (`/api/runs/bulk/stop` before
+    # `/api/runs/{runId}/stop`): the first route that matches serves, so the more literal comes first.
+    ordered = sorted(by_path, key=lambda path: [seg.startswith("{") for seg in path.split("/")])
+    routes = [Route(path, _dispatch(by_path[path]), methods=list(by_path[path])) for path in ordered]
     routes += [Route("/openapi.json", openapi, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
 
     async def http_error(request: Request, exc: Exception) -> Response:

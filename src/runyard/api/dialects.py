@@ -15,6 +15,7 @@ from runyard.api import (
     native_streams,
     otlp,
     runwisp,
+    runwisp_control,
     runwisp_streams,
     trigger_dev,
 )
@@ -29,7 +30,7 @@ def _with(dialect: Dialect, *more: Endpoint) -> Dialect:
 
 DIALECTS: tuple[Dialect, ...] = (
     _with(native.DIALECT, *native_streams.ENDPOINTS, *native_evals.ENDPOINTS, *otlp.ENDPOINTS),
-    _with(runwisp.DIALECT, *runwisp_streams.ENDPOINTS),
+    _with(runwisp.DIALECT, *runwisp_streams.ENDPOINTS, *runwisp_control.ENDPOINTS),
     trigger_dev.DIALECT,
     _with(avido.DIALECT, *avido_ingest.ENDPOINTS),
     arize.DIALECT,
