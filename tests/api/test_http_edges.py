@@ -110,3 +110,24 @@ def test_a_wrong_method_is_a_405_that_names_every_method_of_the_path(srv: LiveSe
         assert wanted <= allowed, (path, allowed)
     assert httpx.head(srv.url + "/v1/tasks", headers=headers).status_code == 200
     assert httpx.get(srv.url + "/v1/schedules", headers=headers).status_code == 200
+
+
+def test_openapi_links_lead_from_what_makes_a_thing_to_what_reads_it(srv: LiveServer) -> None:
+    """Every link names an operation of the document, and every operation ids is unique; the links make the
+    stateful fuzzing phase follow trigger -> read -> cancel."""
+    from runyard.api.links import LINKS
+
+    doc = httpx.get(srv.url + "/openapi.json").json()
+    ops = [op for ops in doc["paths"].values() for op in ops.values()]
+    assert len({op["operationId"] for op in ops}) == len(ops)
+    found = set()
+    for path, methods in doc["paths"].items():
+        for method, op in methods.items():
+            for response in op["responses"].values():
+                for name, link in response.get("links", {}).items():
+                    target_path, target_method = link["operationRef"].removeprefix("#/paths/").rsplit("/", 1)
+                    target = doc["paths"][target_path.replace("~1", "/").replace("~0", "~")][target_method]
+                    names = {p["name"] for p in target.get("parameters", [])}
+                    assert set(link["parameters"]) <= names, (path, method, link)
+                    found.add((path, method, name))
+    assert len(found) == sum(len(v) for v in LINKS.values()) > 30

@@ -77,6 +77,13 @@ def test_experiment_task_runs_a_model_over_the_dataset_and_scores_it(arize: tupl
     evaluator = _exact_match(client)
     assert word(evaluator.type) == "CODE" and evaluator.version.id
     assert [d.id for d in client.datasets.list().datasets] == [dataset.id]
+    changes = [{"id": "ex-es", "answer": "Berlin"}, {"id": "ex-none", "answer": "x"}]  # an unknown id is ignored
+    fixed = client.datasets.update_examples(dataset=dataset.id, examples=changes)
+    assert fixed.example_ids == ["ex-es"] and fixed.dataset_version_id != dataset.versions[0].id
+    rows = {e.id: e.additional_properties for e in client.datasets.list_examples(dataset=dataset.id).examples}
+    assert rows["ex-es"]["answer"] == "Berlin" and rows["ex-es"]["question"] == "What is the capital of Spain?"
+    first = client.datasets.list_examples(dataset=dataset.id, dataset_version_id=dataset.versions[0].id).examples
+    assert {e.id: e.additional_properties["answer"] for e in first}["ex-es"] == "Madrid"  # the old version stays
     assert [e.id for e in client.evaluators.list().evaluators] == [evaluator.id]
     # an evaluation task over the dataset needs an experiment: one recorded by the client first
     recorded = client.experiments.create(
@@ -114,7 +121,7 @@ def test_experiment_task_runs_a_model_over_the_dataset_and_scores_it(arize: tupl
     by_example = {r.example_id: r for r in runs.experiment_runs}
     assert {k: r.output for k, r in by_example.items()} == {"ex-fr": "Paris", "ex-it": "Rome", "ex-es": "Berlin"}
     scores = {k: r.additional_properties["eval.exact.score"] for k, r in by_example.items()}
-    assert scores == {"ex-fr": 1.0, "ex-it": 1.0, "ex-es": 0.0}
+    assert scores == {"ex-fr": 1.0, "ex-it": 1.0, "ex-es": 1.0}  # Berlin is the (updated) answer for Spain
 
     # the evaluation task scores the recorded experiment's outputs
     evaluated = client.tasks.wait_for_run(

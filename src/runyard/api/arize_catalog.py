@@ -60,6 +60,11 @@ class ExamplesBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     examples: Rows
 
 
+class UpdateExamplesBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
+    examples: Rows  # each with its "id" and the columns to set
+    new_version: str | None = None  # a name for the version (every change is a new version here)
+
+
 class SearchExamplesBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """A page of examples or experiment runs (`dataset_version_id` only for examples)."""
 
@@ -214,6 +219,34 @@ async def append_examples(request: Request) -> Response:
         updated_at=iso(d.updated_at), dataset_version_id=mint("DatasetVersion", f"{d.id}:{d.version}"),
         example_ids=[e.id for e in examples],
     ), 201)  # fmt: skip
+
+
+async def update_examples(request: Request) -> Response:
+    """The named columns of the examples with these ids set, in a new version (a dataset version here never
+    changes once written, so experiments keep the data they ran on). Ids the dataset lacks are ignored, as
+    the client documents; with none left nothing changes."""
+    dataset = await dataset_of(request, request.path_params["dataset_id"])
+    body: UpdateExamplesBody = decode_body(await read_body(request), UpdateExamplesBody)
+    changes: dict[str, dict[str, Any]] = {}
+    for n, row in enumerate(body.examples):
+        if not isinstance(row.get("id"), str) or not row["id"]:
+            raise bad(f"examples[{n}].id: each example names the id of the one it updates")
+        changes[row["id"]] = {k: v for k, v in row.items() if k not in ("id", "created_at", "updated_at")}
+    evals = _evals(request)
+    updated: list[Example] = []
+    after = -1
+    while page := await evals.examples(dataset.id, after=after):
+        for _, e in page:
+            if e.id in changes:
+                columns = dict(e.input) if isinstance(e.input, dict) else {"input": e.input}
+                updated.append(msgspec.structs.replace(e, input=columns | changes[e.id]))
+        after = page[-1][0]
+    d = await evals.replace_examples(dataset.id, updated) if updated else dataset
+    return json_response(DatasetVersionWithExampleIds(
+        id=mint("Dataset", d.id), name=d.name, space_id=_space(d.name), created_at=iso(d.created_at),
+        updated_at=iso(d.updated_at), dataset_version_id=mint("DatasetVersion", f"{d.id}:{d.version}"),
+        example_ids=[e.id for e in updated],
+    ))  # fmt: skip
 
 
 async def _example_page(request: Request, dataset: Dataset, version_id: str | None, cursor: str | None,
@@ -438,6 +471,9 @@ ENDPOINTS = [
              response=DatasetOut, schemas={"dataset_id": _ID}, errors={**_AUTH, 404: "no such dataset"}),
     Endpoint("POST", "/v2/datasets/{dataset_id}/examples", append_examples, "Append examples (a new version)",
              "arize", body=ExamplesBody, response=DatasetVersionWithExampleIds, status=201,
+             schemas={"dataset_id": _ID}, errors={**_WRITE, 404: "no such dataset"}),
+    Endpoint("PATCH", "/v2/datasets/{dataset_id}/examples", update_examples, "Update examples by id (a new "
+             "version)", "arize", body=UpdateExamplesBody, response=DatasetVersionWithExampleIds,
              schemas={"dataset_id": _ID}, errors={**_WRITE, 404: "no such dataset"}),
     Endpoint("GET", "/v2/datasets/{dataset_id}/examples", list_examples, "List a dataset version's examples",
              "arize", response=ExamplePage,

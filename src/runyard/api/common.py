@@ -42,6 +42,9 @@ class Endpoint:
     errors: dict[int, str] = field(default_factory=dict)  # error statuses it answers -> when
     schemas: dict[str, dict[str, Any]] = field(default_factory=dict)  # path/query parameter -> its JSON schema
     also: dict[int, str] = field(default_factory=dict)  # other success statuses (same body) -> when
+    # OpenAPI links from its success response: name -> (method, path, {parameter: runtime expression}),
+    # e.g. {"GetRun": ("GET", "/v1/runs/{id}", {"id": "$response.body#/run/id"})}
+    links: dict[str, tuple[str, str, dict[str, str]]] = field(default_factory=dict)
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -21,6 +21,7 @@ from runyard.api import (
 )
 from runyard.api.common import Endpoint, ProblemDetail
 from runyard.api.dialect import Dialect
+from runyard.api.links import with_links
 
 
 def _with(dialect: Dialect, *more: Endpoint) -> Dialect:
@@ -28,12 +29,15 @@ def _with(dialect: Dialect, *more: Endpoint) -> Dialect:
     return dataclasses.replace(dialect, endpoints=[*dialect.endpoints, *more])
 
 
-DIALECTS: tuple[Dialect, ...] = (
-    _with(native.DIALECT, *native_streams.ENDPOINTS, *native_evals.ENDPOINTS, *otlp.ENDPOINTS),
-    _with(runwisp.DIALECT, *runwisp_streams.ENDPOINTS, *runwisp_control.ENDPOINTS),
-    trigger_dev.DIALECT,
-    _with(avido.DIALECT, *avido_ingest.ENDPOINTS),
-    arize.DIALECT,
+DIALECTS: tuple[Dialect, ...] = tuple(
+    with_links(d)
+    for d in (
+        _with(native.DIALECT, *native_streams.ENDPOINTS, *native_evals.ENDPOINTS, *otlp.ENDPOINTS),
+        _with(runwisp.DIALECT, *runwisp_streams.ENDPOINTS, *runwisp_control.ENDPOINTS),
+        trigger_dev.DIALECT,
+        _with(avido.DIALECT, *avido_ingest.ENDPOINTS),
+        arize.DIALECT,
+    )
 )
 DEFAULT = DIALECTS[0]  # answers for paths no dialect owns (docs, unknown routes)
 APP_OPEN_PATHS = frozenset({"/openapi.json", "/docs"})  # the app's own, served without an API key

@@ -13,6 +13,16 @@ from runyard.api.dialect import Dialect
 _PARAM = re.compile(r"\{([^}:]+)(?::[^}]+)?\}")
 
 
+def operation_id(dialect: Dialect, ep: Any) -> str:
+    """Unique in the document: the dialect, the method and the handler."""
+    return f"{re.sub(r'[^a-z0-9]', '', dialect.name)}_{ep.method.lower()}_{ep.handler.__name__}"
+
+
+def _ref(method: str, path: str) -> str:
+    pointer = _PARAM.sub(r"{\1}", path).replace("~", "~0").replace("/", "~1")
+    return f"#/paths/{pointer}/{method.lower()}"
+
+
 def build_openapi(dialects: Sequence[Dialect], version: str) -> dict[str, Any]:
     types: list[Any] = []
     for dialect in dialects:
@@ -28,9 +38,14 @@ def build_openapi(dialects: Sequence[Dialect], version: str) -> dict[str, Any]:
         success: dict[str, Any] = {"description": "Success"}
         if ep.response is not None:
             success["content"] = {ep.content_type: {"schema": by_type[ep.response]}}
+        if ep.links:
+            success["links"] = {
+                name: {"operationRef": _ref(method, target), "parameters": params}
+                for name, (method, target, params) in ep.links.items()
+            }
         op: dict[str, Any] = {
             "summary": ep.summary,
-            "operationId": f"{ep.method.lower()}_{ep.handler.__name__}",
+            "operationId": operation_id(dialect, ep),
             "tags": [ep.tag],
             "responses": {
                 str(ep.status): success,

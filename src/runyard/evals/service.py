@@ -85,6 +85,19 @@ class Evaluations:
         except NotFound:
             raise NotFoundError("dataset not found") from None
 
+    async def replace_examples(self, dataset_id: str, examples: list[Example]) -> Dataset:
+        """A new version with these examples (matched by id) in place of the old ones; all or nothing."""
+        await self.dataset(dataset_id)
+        self._check_examples(examples, 0)
+        if not examples:
+            raise BadRequest("give at least one example to replace")
+        try:
+            return await self.store.replace_examples(dataset_id, examples)
+        except NotFound:
+            raise NotFoundError("dataset not found") from None
+        except Conflict as exc:
+            raise BadRequest(str(exc)) from None
+
     async def dataset(self, dataset_id: str) -> Dataset:
         dataset = await self.store.get_dataset(dataset_id)
         if dataset is None:

@@ -17,6 +17,11 @@ class EvalStore(abc.ABC):
         """A new version: the previous version's examples, then these. Raises NotFound."""
 
     @abc.abstractmethod
+    async def replace_examples(self, dataset_id: str, examples: list[Example]) -> Dataset:
+        """A new version: the previous version's examples, those with the ids of `examples` replaced by them.
+        Raises NotFound (no such dataset), Conflict (an id the previous version lacks; nothing changes)."""
+
+    @abc.abstractmethod
     async def get_dataset(self, dataset_id: str) -> Dataset | None: ...
 
     @abc.abstractmethod

@@ -108,6 +108,25 @@ class SqliteEvals:
         result: Dataset = await self._write(op)
         return result
 
+    async def replace_examples(self, dataset_id: str, examples: list[Example]) -> Dataset:
+        def op(conn: sqlite3.Connection) -> Dataset:
+            if _dataset(conn, dataset_id) is None:
+                raise NotFound(f"dataset {dataset_id} not found")
+            row = one(conn, "bump_dataset_version", {"id": dataset_id, "now": now_us()})
+            assert row is not None
+            version = row["version"]
+            exec_(conn, "copy_dataset_version", {"dataset_id": dataset_id, "version": version})
+            for e in examples:
+                args = {"dataset_id": dataset_id, "version": version, "example_id": e.id, "data": _enc.encode(e)}
+                if not exec_(conn, "replace_dataset_example", args):
+                    raise Conflict(f"the dataset has no example {e.id!r}")  # the transaction rolls back
+            dataset = _dataset(conn, dataset_id)
+            assert dataset is not None
+            return dataset
+
+        result: Dataset = await self._write(op)
+        return result
+
     async def get_dataset(self, dataset_id: str) -> Dataset | None:
         result: Dataset | None = await self._read(lambda c: _dataset(c, dataset_id))
         return result

@@ -123,3 +123,7 @@ ORDER BY d.id LIMIT :limit OFFSET :skip;
 
 -- name: datasets_count
 SELECT count(*) AS n FROM datasets WHERE (:name IS NULL OR instr(lower(name), lower(:name)) > 0);
+
+-- name: replace_dataset_example
+UPDATE dataset_examples SET data = :data
+WHERE dataset_id = :dataset_id AND version = :version AND example_id = :example_id;
