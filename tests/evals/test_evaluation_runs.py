@@ -425,3 +425,17 @@ async def test_a_scheduled_suite_runs_as_it_was_when_scheduled(h: Harness) -> No
         assert (await h.evals.suite_runs([suite.id]))[0].id == made[0].run.id
         await h.evals.schedule_suite(suite, None)
         assert await h.evals.suite_schedule(suite.id) is None
+
+
+async def test_replacing_examples_makes_a_version_or_nothing(h: Harness) -> None:
+    data = await h.evals.create_dataset("qa", [Example(id="a", input="1"), Example(id="b", input="2")])
+    v2 = await h.evals.replace_examples(data.id, [Example(id="b", input="two")])
+    assert (v2.version, v2.example_count) == (2, 2)
+    assert [e.input for _, e in await h.evals.examples(data.id)] == ["1", "two"]
+    assert [e.input for _, e in await h.evals.examples(data.id, 1)] == ["1", "2"]  # version 1 unchanged
+    with pytest.raises(BadRequest, match="no example 'z'"):
+        await h.evals.replace_examples(data.id, [Example(id="a", input="x"), Example(id="z", input="y")])
+    assert (await h.evals.dataset(data.id)).version == 2  # all or nothing: no version 3, "a" unchanged
+    assert [e.input for _, e in await h.evals.examples(data.id)] == ["1", "two"]
+    with pytest.raises(NotFoundError):
+        await h.evals.replace_examples("nope", [Example(id="a")])
