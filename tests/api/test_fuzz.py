@@ -1,6 +1,7 @@
 """Schema fuzzing: schemathesis generates requests for every operation of the served OpenAPI document and
 sends them to a real server process over a socket. Every answer must be no 5xx and must conform to the
-document (status codes, content types, response bodies and headers). `make fuzz` runs the long version,
+document (status codes, content types, response bodies and headers), also along the document's links (the
+stateful phase: trigger, then read and cancel what it made). `make fuzz` runs the long version,
 which also reports schema-valid requests the server refuses (constraints the document does not state)."""
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def fuzz(tmp: Path, max_examples: int, checks: str, workers: int = 1) -> subproc
             [str(bin_dir / "schemathesis"), "run", f"http://127.0.0.1:{port}/openapi.json",
              "-H", f"Authorization: Bearer {API_KEY}", "-H", "x-application-id: app_1",
              "--exclude-path-regex", "stream",  # live streams never end; tested in tests/api/test_*streams*
-             "--phases", "examples,fuzzing", "--max-examples", str(max_examples), "--checks", checks,
+             "--phases", "examples,fuzzing,stateful", "--max-examples", str(max_examples), "--checks", checks,
              "--workers", str(workers), "--seed", os.environ.get("FUZZ_SEED", "20261203")],
             capture_output=True, text=True, timeout=600, cwd=tmp,
         )  # fmt: skip
@@ -55,6 +56,7 @@ def test_fuzzing_every_operation_finds_no_server_error_and_no_nonconforming_resp
     result = fuzz(tmp_path, max_examples=20, checks=RESPONSE_CHECKS)
     assert result.returncode == 0, result.stdout[-6000:]
     assert "passed" in result.stdout and "generated" in result.stdout
+    assert "Stateful" in result.stdout and "API Links:" in result.stdout  # the links were followed
     assert "Traceback" not in (tmp_path / "server.log").read_text()
 
 
