@@ -440,8 +440,8 @@ Settings:
 
 The peers' jobs do one Redis round trip each to be counted; runyard's no-op does none (it is counted from its
 database), so the peers carry a small extra cost per job. The producers differ too: Huey and Dramatiq enqueue
-with one Redis command from the producing process; runyard's producer is an HTTP client whose every trigger is
-committed to SQLite before it is acknowledged.
+with one Redis command from the producing process, Procrastinate and PgQueuer with one PostgreSQL statement;
+runyard's producer is an HTTP client whose every trigger is committed to SQLite before it is acknowledged.
 
 The peers' producers enqueue one job at a time from one thread; runyard's load generator keeps 64 triggers in
 flight (each one its own durable HTTP request).

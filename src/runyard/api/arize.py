@@ -21,8 +21,10 @@ from starlette.responses import Response
 
 from runyard.api import arize_catalog, arize_evaluators
 from runyard.api.arize_wire import (
+    AUTH_ERRORS,
     EVAL_TRIGGER_FIELDS,
     EXPERIMENT_TRIGGER_FIELDS,
+    ID_SCHEMA,
     RUN_STATUSES,
     STATUSES,
     TASK_TYPES,
@@ -36,12 +38,11 @@ from runyard.api.arize_wire import (
     TaskRun,
     TaskRunPage,
     TriggerBody,
-    TriggerEvaluationBody,
-    TriggerExperimentBody,
     UpdateTaskBody,
     bad,
     check_id,
     enum_in,
+    evals_of,
     iso,
     key_of,
     limit_of,
@@ -73,18 +74,13 @@ ROLES = ("USER", "ASSISTANT", "SYSTEM", "TOOL")
 SYNTAXES = ("F_STRING", "MUSTACHE", "NONE")
 
 
-def _evals(request: Request) -> Evaluations:
-    evals: Evaluations = request.app.state.service.evaluations
-    return evals
-
-
 def _word(word: str, upper: bool) -> str:
     return word.upper() if upper else word
 
 
 async def _suite(request: Request, raw: str) -> Suite:
     try:
-        return await _evals(request).suite(SCOPE, key_of("Task", raw))
+        return await evals_of(request).suite(SCOPE, key_of("Task", raw))
     except NotFoundError:
         raise ApiError(404, f"task not found: {raw}") from None
 
@@ -141,7 +137,7 @@ async def _run_of(request: Request, raw: str) -> Run:
     if suite_id is None or run.task != SUITE_TASK:
         raise ApiError(404, f"task run not found: {raw}")
     try:
-        await _evals(request).suite(SCOPE, suite_id)
+        await evals_of(request).suite(SCOPE, suite_id)
     except NotFoundError:
         raise ApiError(404, f"task run not found: {raw}") from None
     return run
@@ -239,7 +235,7 @@ async def create_task(request: Request) -> Response:
             attrs = {"project_id": body.project_id, "sampling_rate": body.sampling_rate if body.sampling_rate
                      is not None else 1.0, "is_continuous": bool(body.is_continuous)}  # fmt: skip
         attrs["evaluators"] = await _evaluator_refs(request, kind, body.evaluators)
-    evals = _evals(request)
+    evals = evals_of(request)
     suite = Suite(id="", scope=SCOPE, name=body.name, kind=kind, attributes=attrs)
     saved = await evals.save_suite(suite, create=True)
     return json_response(await render_task(evals, saved, wants_upper(request)), 201)
@@ -247,7 +243,7 @@ async def create_task(request: Request) -> Response:
 
 async def get_task(request: Request) -> Response:
     suite = await _suite(request, request.path_params["task_id"])
-    return json_response(await render_task(_evals(request), suite, wants_upper(request)))
+    return json_response(await render_task(evals_of(request), suite, wants_upper(request)))
 
 
 async def list_tasks(request: Request) -> Response:
@@ -262,7 +258,7 @@ async def list_tasks(request: Request) -> Response:
                 and (project is None or a.get("project_id") == project)
                 and (dataset is None or a.get("dataset_id") == dataset))  # fmt: skip
 
-    evals = _evals(request)
+    evals = evals_of(request)
     suites, total = await evals.suites(SCOPE, skip=offset, limit=limit, where=keep)
     tasks = [await render_task(evals, s, wants_upper(request)) for s in suites]
     return json_response(TaskPage(tasks=tasks, pagination=offset_page(offset, len(tasks), total)))
@@ -300,14 +296,14 @@ async def update_task(request: Request) -> Response:
             attrs["is_continuous"] = body.is_continuous
         if body.evaluators is not None:
             attrs["evaluators"] = await _evaluator_refs(request, suite.kind, body.evaluators)
-    evals = _evals(request)
+    evals = evals_of(request)
     saved = await evals.save_suite(msgspec.structs.replace(suite, name=name, attributes=attrs), create=False)
     return json_response(await render_task(evals, saved, wants_upper(request)))
 
 
 async def delete_task(request: Request) -> Response:
     suite = await _suite(request, request.path_params["task_id"])
-    await _evals(request).delete_suite(SCOPE, suite.id)
+    await evals_of(request).delete_suite(SCOPE, suite.id)
     return Response(status_code=204)
 
 
@@ -337,10 +333,10 @@ def _fields(raw: bytes) -> dict[str, Any]:
 async def _trigger_evaluation(request: Request, suite: Suite, given: dict[str, Any]) -> Run:
     if wrong := sorted(set(given) & EXPERIMENT_TRIGGER_FIELDS):
         raise bad(f"{', '.join(wrong)}: not applicable to {suite.kind} tasks")
-    body: TriggerEvaluationBody = msgspec.convert(given, TriggerEvaluationBody)
+    body: TriggerBody = msgspec.convert(given, TriggerBody)  # only this type's fields are set
     if body.max_spans is not None and body.max_spans < 1:
         raise bad("max_spans: at least 1")
-    evals, attrs = _evals(request), suite.attributes
+    evals, attrs = evals_of(request), suite.attributes
     tags = [f"suite:{suite.id}"]
     evaluators = await evaluators_of(request, suite)
     if attrs.get("dataset_id") is not None:
@@ -386,7 +382,7 @@ async def _trigger_evaluation(request: Request, suite: Suite, given: dict[str, A
 async def _evaluated_spans(request: Request, suite: Suite, start: int, end: int) -> set[str]:
     """Spans that the task's earlier completed runs (of its newest 50) with an overlapping window evaluated or
     skipped (a span does not change); spans whose evaluation failed get another go."""
-    evals, seen = _evals(request), set()
+    evals, seen = evals_of(request), set()
     for run in await evals.suite_runs([suite.id], limit=50):
         meta = run.metadata or {}
         overlaps = meta.get("data_start_time", end) < end and meta.get("data_end_time", start) > start
@@ -401,7 +397,7 @@ async def _evaluated_spans(request: Request, suite: Suite, start: int, end: int)
 async def _trigger_experiment(request: Request, suite: Suite, given: dict[str, Any]) -> Run:
     if wrong := sorted(set(given) & EVAL_TRIGGER_FIELDS):
         raise bad(f"{', '.join(wrong)}: not applicable to run_experiment tasks")
-    body: TriggerExperimentBody = msgspec.convert(given, TriggerExperimentBody)
+    body: TriggerBody = msgspec.convert(given, TriggerBody)  # only this type's fields are set
     name = body.experiment_name
     if name is None:
         raise bad("experiment_name: required for run_experiment tasks")
@@ -429,7 +425,7 @@ async def _trigger_experiment(request: Request, suite: Suite, given: dict[str, A
     meta = {"source": "experiment", "experiment_name": name, "dataset_version": version,
             "tracing_metadata": body.tracing_metadata}  # fmt: skip
     spec = EvaluationSpec(items=[], evaluators=evaluators, generate=generate)
-    return await _evals(request).start(
+    return await evals_of(request).start(
         SUITE_TASK, spec, dataset_id=dataset.id, version=version, example_ids=body.example_ids,
         max_examples=body.max_examples, tags=[f"suite:{suite.id}", EXPERIMENT_TAG, f"dataset:{dataset.id}"],
         metadata={k: v for k, v in meta.items() if v is not None},
@@ -443,14 +439,14 @@ async def trigger(request: Request) -> Response:
         run = await _trigger_experiment(request, suite, given)
     else:
         run = await _trigger_evaluation(request, suite, given)
-    counts = await _evals(request).counts(run.id)
+    counts = await evals_of(request).counts(run.id)
     return json_response(render_run(run, counts, wants_upper(request)), 201)
 
 
 # -- task runs ----------------------------------------------------------------------------------------------------
 async def get_run(request: Request) -> Response:
     run = await _run_of(request, request.path_params["run_id"])
-    return json_response(render_run(run, await _evals(request).counts(run.id), wants_upper(request)))
+    return json_response(render_run(run, await evals_of(request).counts(run.id), wants_upper(request)))
 
 
 async def cancel_run(request: Request) -> Response:
@@ -458,7 +454,7 @@ async def cancel_run(request: Request) -> Response:
     if run.is_final:
         raise bad(f"the run is {STATUSES[run.status]}; only a pending or running run can be cancelled")
     run = await request.app.state.service.cancel(run.id)
-    return json_response(render_run(run, await _evals(request).counts(run.id), wants_upper(request)))
+    return json_response(render_run(run, await evals_of(request).counts(run.id), wants_upper(request)))
 
 
 async def list_runs(request: Request) -> Response:
@@ -473,21 +469,19 @@ async def list_runs(request: Request) -> Response:
     params = ListRunsParams(tags=[f"suite:{suite.id}"], tasks=[SUITE_TASK], statuses=statuses,
                             limit=limit_of(request), after=after)  # fmt: skip
     page = await request.app.state.service.list_runs(params)
-    evals, upper = _evals(request), wants_upper(request)
+    evals, upper = evals_of(request), wants_upper(request)
     runs = [render_run(r, await evals.counts(r.id), upper) for r in page.runs]
     more = page.next_cursor is not None
     pagination = Pagination(has_more=more, next_cursor=mint("Cursor", page.next_cursor) if page.next_cursor else None)
     return json_response(TaskRunPage(task_runs=runs, pagination=pagination))
 
 
-_ID: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}
-_AUTH = {401: "missing or invalid API key"}
+_ID, _AUTH = ID_SCHEMA, AUTH_ERRORS
 _ONE = {**_AUTH, 404: "no such task (or not an id of one)"}
 _WRITE = {**_AUTH, 400: "invalid input, or a field that does not apply to the task's type; nothing changed",
           413: "the body is over the server's limit", 422: "the body does not have the request's shape"}  # fmt: skip
 _LIST_Q = {"limit": "Page size, 1 to 100 (default 50)", "cursor": "next_cursor of the previous page"}
-_CURSOR: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}  # a next_cursor this server gave
-_LIST_S: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "cursor": _CURSOR}
+_LIST_S: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "cursor": _ID}
 _TYPES = {"type": "string", "enum": [*TASK_TYPES, *(t.upper() for t in TASK_TYPES)]}
 _STATUSES = {"type": "string", "enum": [*RUN_STATUSES, *(s.upper() for s in RUN_STATUSES)]}
 ENDPOINTS = [

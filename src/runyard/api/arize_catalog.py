@@ -12,10 +12,16 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard.api.arize_wire import (
+    AUTH_ERRORS,
+    ID_SCHEMA,
+    PAGE_QUERY,
+    PAGE_SCHEMAS,
+    WRITE_ERRORS,
     Pagination,
     SpaceId,
     bad,
     check_id,
+    evals_of,
     iso,
     key_of,
     limit_of,
@@ -25,7 +31,7 @@ from runyard.api.arize_wire import (
 )
 from runyard.api.common import ApiError, Endpoint, decode_body, json_response, read_body
 from runyard.errors import NotFoundError
-from runyard.evals.service import SUITE_TASK, Evaluations
+from runyard.evals.service import SUITE_TASK
 from runyard.evals.spec import (
     Dataset,
     EvaluationSpec,
@@ -39,11 +45,6 @@ from runyard.records import ListRunsParams
 
 MAX_REST = 1000
 EXPERIMENT_TAG = "experiment"
-
-
-def _evals(request: Request) -> Evaluations:
-    evals: Evaluations = request.app.state.service.evaluations
-    return evals
 
 
 # -- wire types -----------------------------------------------------------------------------------------------
@@ -146,7 +147,7 @@ class ExperimentRunPage(msgspec.Struct, kw_only=True):
 # -- datasets --------------------------------------------------------------------------------------------------
 async def dataset_of(request: Request, raw: str) -> Dataset:
     try:
-        return await _evals(request).dataset(key_of("Dataset", raw, what="dataset"))
+        return await evals_of(request).dataset(key_of("Dataset", raw, what="dataset"))
     except NotFoundError:
         raise ApiError(404, f"dataset not found: {raw}") from None
 
@@ -189,7 +190,7 @@ def _examples(rows: list[dict[str, Any]]) -> list[Example]:
 async def create_dataset(request: Request) -> Response:
     body: CreateDatasetBody = decode_body(await read_body(request), CreateDatasetBody)
     check_id("space_id", body.space_id)
-    dataset = await _evals(request).create_dataset(body.name, _examples(body.examples))
+    dataset = await evals_of(request).create_dataset(body.name, _examples(body.examples))
     return json_response(render_dataset(dataset), 201)
 
 
@@ -204,7 +205,7 @@ class DatasetPage(msgspec.Struct, kw_only=True):
 
 async def list_datasets(request: Request) -> Response:
     offset, limit = offset_of(request), limit_of(request)
-    found, total = await _evals(request).datasets(name=request.query_params.get("name"), skip=offset, limit=limit)
+    found, total = await evals_of(request).datasets(name=request.query_params.get("name"), skip=offset, limit=limit)
     shown = [render_dataset(d) for d in found]
     return json_response(DatasetPage(datasets=shown, pagination=offset_page(offset, len(shown), total)))
 
@@ -213,7 +214,7 @@ async def append_examples(request: Request) -> Response:
     dataset = await dataset_of(request, request.path_params["dataset_id"])
     body: ExamplesBody = decode_body(await read_body(request), ExamplesBody)
     examples = _examples(body.examples)
-    d = await _evals(request).append_examples(dataset.id, examples)
+    d = await evals_of(request).append_examples(dataset.id, examples)
     return json_response(DatasetVersionWithExampleIds(
         id=mint("Dataset", d.id), name=d.name, space_id=_space(d.name), created_at=iso(d.created_at),
         updated_at=iso(d.updated_at), dataset_version_id=mint("DatasetVersion", f"{d.id}:{d.version}"),
@@ -232,7 +233,7 @@ async def update_examples(request: Request) -> Response:
         if not isinstance(row.get("id"), str) or not row["id"]:
             raise bad(f"examples[{n}].id: each example names the id of the one it updates")
         changes[row["id"]] = {k: v for k, v in row.items() if k not in ("id", "created_at", "updated_at")}
-    evals = _evals(request)
+    evals = evals_of(request)
     updated: list[Example] = []
     after = -1
     while page := await evals.examples(dataset.id, after=after):
@@ -253,7 +254,7 @@ async def _example_page(request: Request, dataset: Dataset, version_id: str | No
                         limit: int) -> Response:  # fmt: skip
     version = version_of(dataset, version_id) if version_id else dataset.version
     after = int(key_of("Offset", cursor, what="cursor")) - 1 if cursor else -1
-    page = await _evals(request).examples(dataset.id, version, after=after, limit=limit + 1)
+    page = await evals_of(request).examples(dataset.id, version, after=after, limit=limit + 1)
     shown = page[:limit]
     rows = [{"id": e.id, "created_at": iso(dataset.created_at), "updated_at": iso(dataset.updated_at),
              **(e.input if isinstance(e.input, dict) else {"input": e.input})} for _, e in shown]  # fmt: skip
@@ -334,7 +335,7 @@ async def create_experiment(request: Request) -> Response:
     if not 1 <= len(body.experiment_runs) <= MAX_REST:
         raise bad(f"experiment_runs: 1 to {MAX_REST} a request over REST")
     dataset = await dataset_of(request, body.dataset_id)
-    evals = _evals(request)
+    evals = evals_of(request)
     examples: dict[str, Example] = {}
     after = -1
     while page := await evals.examples(dataset.id, after=after):
@@ -379,7 +380,7 @@ async def _run_page(request: Request, offset: int, limit: int) -> Response:
     and its evaluators' results as eval.<name>.score / .label / .explanation."""
     run = await experiment_run(request, request.path_params["experiment_id"])
     spec = msgspec.json.decode(run.payload, type=EvaluationSpec)
-    results = {r.index: r for r in await _evals(request).results(run.id, after=offset - 1, limit=limit)}
+    results = {r.index: r for r in await evals_of(request).results(run.id, after=offset - 1, limit=limit)}
     rows = []
     for index in range(offset, min(offset + limit, len(spec.items))):
         item, result = spec.items[index], results.get(index)
@@ -440,7 +441,7 @@ def _project(p: SpanProject) -> ProjectOut:
 
 async def list_projects(request: Request) -> Response:
     offset, limit = offset_of(request), limit_of(request)
-    projects = await _evals(request).projects()
+    projects = await evals_of(request).projects()
     shown = [_project(p) for p in projects[offset : offset + limit]]
     return json_response(ProjectPage(projects=shown, pagination=offset_page(offset, len(shown), len(projects))))
 
@@ -448,18 +449,13 @@ async def list_projects(request: Request) -> Response:
 async def get_project(request: Request) -> Response:
     raw = request.path_params["project_id"]
     name = key_of("Project", raw, what="project")
-    for p in await _evals(request).projects():
+    for p in await evals_of(request).projects():
         if p.name == name:
             return json_response(_project(p))
     raise ApiError(404, f"project not found: {raw} (a project exists once spans of it arrive at /v1/traces)")
 
 
-_ID: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}
-_AUTH = {401: "missing or invalid API key"}
-_WRITE = {**_AUTH, 400: "invalid input; nothing changed", 413: "the body is over the server's limit",
-          422: "the body does not have the request's shape"}  # fmt: skip
-_PAGE_Q = {"limit": "Page size, 1 to 100 (default 50)", "cursor": "next_cursor of the previous page"}
-_PAGE_S: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "cursor": _ID}
+_ID, _AUTH, _WRITE, _PAGE_Q, _PAGE_S = ID_SCHEMA, AUTH_ERRORS, WRITE_ERRORS, PAGE_QUERY, PAGE_SCHEMAS
 ENDPOINTS = [
     Endpoint("POST", "/v2/datasets", create_dataset, f"Create a dataset with 1 to {MAX_REST} examples", "arize",
              body=CreateDatasetBody, response=DatasetOut, status=201,

@@ -5,13 +5,17 @@ sent over the API)."""
 from __future__ import annotations
 
 import hashlib
-from typing import Any
 
 import msgspec
 from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard.api.arize_wire import (
+    AUTH_ERRORS,
+    ID_SCHEMA,
+    PAGE_QUERY,
+    PAGE_SCHEMAS,
+    WRITE_ERRORS,
     CreateEvaluatorBody,
     EvaluatorOut,
     EvaluatorPage,
@@ -22,6 +26,7 @@ from runyard.api.arize_wire import (
     check_id,
     engine_evaluator,
     enum_in,
+    evals_of,
     iso,
     key_of,
     limit_of,
@@ -31,19 +36,13 @@ from runyard.api.arize_wire import (
 )
 from runyard.api.common import ApiError, Endpoint, decode_body, json_response, read_body
 from runyard.errors import NotFoundError
-from runyard.evals.service import Evaluations
 from runyard.evals.spec import EvaluatorVersion, NamedEvaluator
-
-
-def _evals(request: Request) -> Evaluations:
-    evals: Evaluations = request.app.state.service.evaluations
-    return evals
 
 
 # -- evaluators -------------------------------------------------------------------------------------------------
 async def named_evaluator(request: Request, raw: str) -> NamedEvaluator:
     try:
-        return await _evals(request).evaluator(key_of("Evaluator", raw, what="evaluator"))
+        return await evals_of(request).evaluator(key_of("Evaluator", raw, what="evaluator"))
     except NotFoundError:
         raise ApiError(404, f"evaluator not found: {raw}") from None
 
@@ -100,7 +99,7 @@ async def create_evaluator(request: Request) -> Response:
     if not 1 <= len(body.name) <= 255:
         raise bad("name: 1 to 255 characters")
     version = _version(body.version, kind, body.space_id)
-    evals = _evals(request)
+    evals = evals_of(request)
     created = await evals.create_evaluator(body.name, body.description or "", kind)
     found = await evals.add_evaluator_version(created.id, version)
     return json_response(render_evaluator(found, found.current), 201)
@@ -114,7 +113,7 @@ async def get_evaluator(request: Request) -> Response:
 
 async def list_evaluators(request: Request) -> Response:
     offset, limit = offset_of(request), limit_of(request)
-    found, total = await _evals(request).evaluators(skip=offset, limit=limit)
+    found, total = await evals_of(request).evaluators(skip=offset, limit=limit)
     shown = [render_evaluator(f, None) for f in found]
     return json_response(EvaluatorPage(evaluators=shown, pagination=offset_page(offset, len(shown), total)))
 
@@ -123,7 +122,7 @@ async def add_version(request: Request) -> Response:
     found = await named_evaluator(request, request.path_params["evaluator_id"])
     body: VersionBody = decode_body(await read_body(request), VersionBody)
     space = found.versions[0].attributes.get("space_id") if found.versions else None
-    grown = await _evals(request).add_evaluator_version(found.id, _version(body, found.kind, space))
+    grown = await evals_of(request).add_evaluator_version(found.id, _version(body, found.kind, space))
     assert grown.current is not None
     return json_response(render_version(grown, grown.current), 201)
 
@@ -144,16 +143,11 @@ async def list_versions(request: Request) -> Response:
 
 async def delete_evaluator(request: Request) -> Response:
     found = await named_evaluator(request, request.path_params["evaluator_id"])
-    await _evals(request).delete_evaluator(found.id)
+    await evals_of(request).delete_evaluator(found.id)
     return Response(status_code=204)
 
 
-_ID: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}
-_AUTH = {401: "missing or invalid API key"}
-_WRITE = {**_AUTH, 400: "invalid input; nothing changed", 413: "the body is over the server's limit",
-          422: "the body does not have the request's shape"}  # fmt: skip
-_PAGE_Q = {"limit": "Page size, 1 to 100 (default 50)", "cursor": "next_cursor of the previous page"}
-_PAGE_S: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100}, "cursor": _ID}
+_ID, _AUTH, _WRITE, _PAGE_Q, _PAGE_S = ID_SCHEMA, AUTH_ERRORS, WRITE_ERRORS, PAGE_QUERY, PAGE_SCHEMAS
 ENDPOINTS = [
     Endpoint("POST", "/v2/evaluators", create_evaluator, "Create an evaluator with its first version", "arize",
              body=CreateEvaluatorBody, response=EvaluatorOut, status=201,

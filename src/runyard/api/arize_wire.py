@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard.api.common import TITLES, ApiError, ProblemDetail
+from runyard.evals.service import Evaluations
 from runyard.evals.spec import Evaluator, JudgeEvaluator, MatchEvaluator
 from runyard.models import RunStatus
 
@@ -40,6 +41,20 @@ def render_error(status: int, message: str, errors: list[ProblemDetail] | None =
         message = f"{errors[0].location}: {message}"
     body = ArizeProblem(title=TITLES.get(status, "Error"), status=status, detail=message)
     return Response(msgspec.json.encode(body), status_code=status, media_type=PROBLEM)
+
+
+def evals_of(request: Request) -> Evaluations:
+    evals: Evaluations = request.app.state.service.evaluations
+    return evals
+
+
+ID_SCHEMA: dict[str, Any] = {"type": "string", "pattern": "^[A-Za-z0-9+/]+={0,2}$"}  # an id, or a cursor
+AUTH_ERRORS = {401: "missing or invalid API key"}
+WRITE_ERRORS = {**AUTH_ERRORS, 400: "invalid input; nothing changed", 413: "the body is over the server's limit",
+                422: "the body does not have the request's shape"}  # fmt: skip
+PAGE_QUERY = {"limit": "Page size, 1 to 100 (default 50)", "cursor": "next_cursor of the previous page"}
+PAGE_SCHEMAS: dict[str, dict[str, Any]] = {"limit": {"type": "integer", "minimum": 1, "maximum": 100},
+                                           "cursor": ID_SCHEMA}  # fmt: skip
 
 
 def bad(message: str) -> ApiError:
@@ -223,24 +238,6 @@ EVAL_TRIGGER_FIELDS = frozenset({"data_start_time", "data_end_time", "max_spans"
                                  "experiment_ids"})  # fmt: skip
 EXPERIMENT_TRIGGER_FIELDS = frozenset({"experiment_name", "dataset_version_id", "example_ids", "max_examples",
                                        "query_filter", "tracing_metadata", "evaluation_task_ids"})  # fmt: skip
-
-
-class TriggerEvaluationBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    data_start_time: str | None = None
-    data_end_time: str | None = None
-    max_spans: int | None = None
-    override_evaluations: bool | None = None
-    experiment_ids: list[str] | None = None
-
-
-class TriggerExperimentBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
-    experiment_name: str | None = None
-    dataset_version_id: str | None = None
-    example_ids: list[str] | None = None
-    max_examples: int | None = None
-    query_filter: str | None = None
-    tracing_metadata: dict[str, str] | None = None
-    evaluation_task_ids: list[str] | None = None
 
 
 class TriggerBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True, omit_defaults=True):
