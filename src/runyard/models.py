@@ -11,6 +11,8 @@ from typing import Any
 
 import msgspec
 
+from runyard.params import Param
+
 
 class RunStatus(enum.StrEnum):
     DELAYED = "delayed"
@@ -156,6 +158,7 @@ class TaskDef(msgspec.Struct, frozen=True, kw_only=True):
     restart_max_s: float = 60.0
     run_on_start: bool = False  # a startup task: one run each time a server starts
     manual_trigger: bool = True  # False: only its schedule (or start-up) runs it; API triggers get 403
+    params: list[Param] = msgspec.field(default_factory=list)  # declared parameters (runyard.params)
 
     @property
     def queue_name(self) -> str:

@@ -14,7 +14,7 @@ from typing import Any
 
 import msgspec
 
-from runyard import identifiers, tokens
+from runyard import identifiers, params, tokens
 from runyard.durations import MAX_DURATION_S
 from runyard.errors import BadRequest, ConflictError, Forbidden, NotFoundError, ServiceNotTriggerable
 from runyard.evals.service import Evaluations
@@ -60,6 +60,7 @@ class TriggerRequest(msgspec.Struct, kw_only=True):
     max_duration_s: float | None = None
     triggered_by: TriggeredBy = TriggeredBy.API
     replay_of: str | None = None
+    params: dict[str, Any] | None = None  # values for the task's declared params (runyard.params)
 
 
 def packet_path(path: str) -> str:
@@ -115,6 +116,14 @@ class Service:
         identifiers.check("idempotencyKey", req.idempotency_key, identifiers.MAX_IDEMPOTENCY_KEY)
         identifiers.check("Idempotency-Key header", req.request_key, identifiers.MAX_IDEMPOTENCY_KEY)
         identifiers.check_tags(req.tags)
+        payload = req.payload
+        if req.params is not None or (task.params and req.payload.strip() in (b"", b"null")):
+            try:
+                values = params.resolve(task.params, req.params)
+            except params.ParamError as exc:
+                raise BadRequest(f"invalid parameters: {exc}") from None
+            if task.params:
+                payload = msgspec.json.encode({"params": values})
         queue = req.queue or task.queue_name
         set_limit = req.set_queue_limit
         limit = req.queue_limit
@@ -124,7 +133,7 @@ class Service:
             id=new_ulid(),
             task=task.name,
             queue=queue,
-            payload=req.payload,
+            payload=payload,
             payload_type=req.payload_type,
             context=req.context,
             tags=req.tags,

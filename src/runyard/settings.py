@@ -13,6 +13,7 @@ from runyard import cron
 from runyard.durations import parse_duration
 from runyard.evals.apps import Application
 from runyard.models import CATCH_UP_ALL, OverlapPolicy, RetryPolicy, TaskDef
+from runyard.params import ParamError, declare
 
 DEFAULT_LISTEN = "127.0.0.1:9477"
 TASK_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789._:-")
@@ -107,7 +108,7 @@ _TASK_KEYS = {
     "run", "python", "url", "noop", "evaluation", "env", "cwd", "shell", "headers", "timeout", "graceful_stop",
     "queue", "concurrency", "retry", "description",
     "cron", "timezone", "on_overlap", "catch_up", "max_concurrent", "max_queued",
-    "instances", "restart", "run_on_start", "manual_trigger",
+    "instances", "restart", "run_on_start", "manual_trigger", "params",
 }  # fmt: skip
 MAX_QUEUED = 10_000
 MAX_INSTANCES = 100
@@ -242,6 +243,14 @@ def task_from_config(name: str, raw: dict[str, Any], section: str = "tasks") -> 
     if limit is not None and not (isinstance(limit, int) and 0 <= limit <= 1000):
         raise ConfigError(f"{where}.concurrency: an integer from 0 to 1000")
     timeout = raw.get("timeout")
+    params = []
+    if "params" in raw:
+        if section == "services":
+            raise ConfigError(f"{where}.params: a service is not triggered, so it takes no params")
+        try:
+            params = declare(f"{where}.params", raw["params"], env=dict(raw.get("env", {})), scheduled="cron" in raw)
+        except ParamError as exc:
+            raise ConfigError(str(exc)) from None
     return TaskDef(
         name=name,
         kind=kind,
@@ -252,6 +261,7 @@ def task_from_config(name: str, raw: dict[str, Any], section: str = "tasks") -> 
         timeout=_seconds(f"{where}.timeout", timeout) if timeout is not None else None,
         graceful_stop=_seconds(f"{where}.graceful_stop", raw.get("graceful_stop", 5)),
         description=str(raw.get("description", "")),
+        params=params,
         **_schedule_keys(where, raw),
         **_service_keys(where, raw, service=section == "services"),
     )

@@ -23,7 +23,15 @@ run = "sleep 30"
 graceful_stop = "0.2s"
 """
 REQUIRED = {"created_at", "exit_code", "id", "replica_index", "retry_attempt", "status", "task_name", "triggered_by"}
-ALLOWED = REQUIRED | {"$schema", "end_at", "end_reason", "external_execution_id", "retry_of_run_id", "start_at"}
+ALLOWED = REQUIRED | {
+    "$schema",
+    "end_at",
+    "end_reason",
+    "external_execution_id",
+    "retry_of_run_id",
+    "start_at",
+    "params",
+}
 
 
 @pytest.fixture

@@ -54,6 +54,7 @@ class RunWispRun(msgspec.Struct, kw_only=True, omit_defaults=True):
     status: str
     task_name: str
     triggered_by: str
+    params: dict[str, str] | None = None  # the values a task with declared params ran with
 
 
 class TriggerRunBody(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
@@ -146,7 +147,19 @@ def render_run(run: Run, base_url: str | None = None) -> RunWispRun:
         status=STATUSES[run.status],
         task_name=run.task,
         triggered_by=run.triggered_by.value,
+        params=_params_of(run),
     )
+
+
+def _params_of(run: Run) -> dict[str, str] | None:
+    """The params a run got (its payload is `{"params": {...}}` when its task declares params)."""
+    if not run.payload.startswith(b'{"params":'):
+        return None
+    try:
+        found = msgspec.json.decode(run.payload, type=dict[str, dict[str, str]])
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return None
+    return found.get("params") if len(found) == 1 else None
 
 
 def render_task(task: TaskDef) -> RunWispTask:
@@ -216,6 +229,7 @@ async def trigger_run(request: Request) -> Response:
     if via not in ("", "ui", "cli"):
         raise _invalid("query.via", "expected one of: ui, cli", via)
     raw = await read_body(request)
+    params = None
     if raw.strip():
         try:
             body = msgspec.json.decode(raw)
@@ -235,13 +249,11 @@ async def trigger_run(request: Request) -> Response:
         params = body.get("params")
         if params is not None and not isinstance(params, dict):
             raise _invalid("body.params", "expected an object of parameter values", params)
-        if params:
-            raise ApiError(400, f'invalid parameters: unknown parameter "{next(iter(params))}"')
     service = _service(request)
     if service.tasks.get(name) is None:
         raise ApiError(404, "task not found")
     triggered_by = TriggeredBy(via) if via else TriggeredBy.API
-    result = await service.trigger(TriggerRequest(task=name, triggered_by=triggered_by))
+    result = await service.trigger(TriggerRequest(task=name, triggered_by=triggered_by, params=params or None))
     run = result.run
     if wait:
         run = await service.wait(run.id, wait_timeout)

@@ -14,6 +14,9 @@ import os
 import signal
 from typing import Any
 
+import msgspec
+
+from runyard import params
 from runyard.executors.base import ExecutionContext, Executor, LogSink, Outcome
 from runyard.reaper import escaped_processes
 from runyard.taskenv import base_env
@@ -50,6 +53,22 @@ class ShellExecutor(Executor):
         config: dict[str, Any] = ctx.task.config
         shell = str(config.get("shell") or "/bin/sh")
         cwd = config.get("cwd")
+        command, param_env = str(config["command"]), dict[str, str]()
+        if ctx.task.params:  # the run's values (resolved when it was triggered), else the defaults
+            try:
+                given = msgspec.json.decode(ctx.run.payload)
+                resolved = given.get("params") if isinstance(given, dict) else None
+                if isinstance(resolved, dict):
+                    values = {str(k): str(v) for k, v in resolved.items()}
+                else:
+                    values = params.resolve(ctx.task.params, None)
+            except (msgspec.DecodeError, params.ParamError) as exc:
+                message = f"invalid parameters: {exc}"
+                await ctx.log("system", message)
+                return Outcome(kind="start_failed", exit_code=-1, error={"message": message, "name": "StartFailed"},
+                               retryable=False)  # fmt: skip
+            param_env, args = params.shell_parts(ctx.task.params, values)
+            command = f"{command} {args}" if args else command
         env = {
             **(base_env() if ctx.base_env is None else ctx.base_env),
             **{str(k): str(v) for k, v in (config.get("env") or {}).items()},
@@ -58,10 +77,11 @@ class ShellExecutor(Executor):
             "RUNYARD_TASK": ctx.task.name,
             "RUNYARD_ATTEMPT": str(ctx.attempt_number),
             "RUNYARD_WORKER_TOKEN": ctx.worker_token,
+            **param_env,
         }
         try:
             proc = await asyncio.create_subprocess_exec(
-                shell, "-e", "-c", str(config["command"]),
+                shell, "-e", "-c", command,
                 cwd=cwd, env=env, stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                 start_new_session=True, limit=MAX_LINE,
