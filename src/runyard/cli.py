@@ -169,7 +169,11 @@ def server(
         lifespan="on",
         timeout_graceful_shutdown=int(settings.lease_s),
     )
-    uvicorn.Server(uv_config).run(sockets=[sock])
+    try:
+        uvicorn.Server(uv_config).run(sockets=[sock])
+    except KeyboardInterrupt:  # uvicorn stopped gracefully on Ctrl-C, then passes the interrupt on
+        err.print("runyard stopped")
+        sys.exit(130)
 
 
 @cli.command()

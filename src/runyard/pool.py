@@ -29,10 +29,16 @@ log = logging.getLogger("runyard.pool")
 BACKOFF_START_S = 0.5
 BACKOFF_MAX_S = 30.0
 YOUNG_S = 10.0  # a child that dies younger than this counts as crashing; the backoff grows
+# A child that stopped cleanly (exit 0) was told to stop — often by a signal its whole group or cgroup got
+# (systemd stopping the service, a terminal): it is started again only after this, by which time a server
+# that got the same signal is stopping and starts nothing new.
+CLEAN_EXIT_DELAY_S = 1.0
 
 
 def _spawn(args: list[str], fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
-    return subprocess.Popen(args, pass_fds=fds, stdin=subprocess.DEVNULL)
+    """A child in its own process group: a terminal's Ctrl-C (or any signal to this group) reaches only this
+    process, which then stops the children in order; PR_SET_PDEATHSIG still ends them if this one dies."""
+    return subprocess.Popen(args, pass_fds=fds, stdin=subprocess.DEVNULL, process_group=0)
 
 
 class Child:
@@ -93,6 +99,8 @@ class WorkerPool:
             while not await process_exit(child.pid, 3600):
                 pass
             code = child.proc.wait()
+            if code == 0 and not self._stopping:
+                await asyncio.sleep(CLEAN_EXIT_DELAY_S)
             if self._stopping:
                 return
             lived = time.monotonic() - child.started
