@@ -18,10 +18,8 @@ from tests.conftest import API_KEY, free_port, wait_healthy
 RUNYARD = str(Path(sys.executable).parent / "runyard")
 
 
-# uvicorn stops gracefully, then passes the signal on: SIGTERM ends the process as killed by it (-15, what
-# systemd expects of the signal it sent), Ctrl-C ends with 130 after one line.
-@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)])
-def test_a_signal_to_the_whole_group_stops_everything_once(tmp_path: Path, sig: signal.Signals, code: int) -> None:
+def _server(tmp_path: Path) -> subprocess.Popen[str]:
+    """`runyard server` with two worker processes, in a session of its own, once it answers."""
     (tmp_path / "runyard.toml").write_text('[tasks.hello]\nrun = "echo hi"\n')
     port = free_port()
     proc = subprocess.Popen(
@@ -30,10 +28,23 @@ def test_a_signal_to_the_whole_group_stops_everything_once(tmp_path: Path, sig: 
         env={**os.environ, "RUNYARD_API_KEY": API_KEY, "RUNYARD_DATA_DIR": str(tmp_path / "data")},
         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, text=True,
     )  # fmt: skip
+    wait_healthy(f"http://127.0.0.1:{port}", proc)
+    return proc
+
+
+def _workers(proc: subprocess.Popen[str]) -> list[str]:
+    found = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "runyard.worker_process"], capture_output=True,
+                           text=True)  # fmt: skip
+    return found.stdout.split()
+
+
+# uvicorn stops gracefully, then passes the signal on: SIGTERM ends the process as killed by it (-15, what
+# systemd expects of the signal it sent), Ctrl-C ends with 130 after one line.
+@pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)])
+def test_a_signal_to_the_whole_group_stops_everything_once(tmp_path: Path, sig: signal.Signals, code: int) -> None:
+    proc = _server(tmp_path)
     try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc)
-        workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "runyard.worker_process"],
-                                 capture_output=True, text=True).stdout.split()  # fmt: skip
+        workers = _workers(proc)
         assert len(workers) == 2
         os.killpg(proc.pid, sig)  # every process of the server's group at once (its workers have their own)
         assert proc.wait(30) == code
@@ -52,19 +63,10 @@ def test_a_signal_to_the_whole_group_stops_everything_once(tmp_path: Path, sig: 
 
 def test_a_cgroup_wide_sigterm_does_not_restart_the_workers(tmp_path: Path) -> None:
     """systemd's default stop: SIGTERM to the server and to each worker process at the same time."""
-    (tmp_path / "runyard.toml").write_text('[tasks.hello]\nrun = "echo hi"\n')
-    port = free_port()
-    proc = subprocess.Popen(
-        [RUNYARD, "server", "--config", str(tmp_path / "runyard.toml"), "--listen", f"127.0.0.1:{port}",
-         "--database", f"sqlite:///{tmp_path / 'r.db'}", "--processes", "2"],
-        env={**os.environ, "RUNYARD_API_KEY": API_KEY, "RUNYARD_DATA_DIR": str(tmp_path / "data")},
-        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, start_new_session=True, text=True,
-    )  # fmt: skip
+    proc = _server(tmp_path)
     try:
-        wait_healthy(f"http://127.0.0.1:{port}", proc)
         time.sleep(1.0)  # the workers are up and idle
-        workers = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "runyard.worker_process"],
-                                 capture_output=True, text=True).stdout.split()  # fmt: skip
+        workers = _workers(proc)
         assert len(workers) == 2
         for pid in [proc.pid, *map(int, workers)]:
             os.kill(pid, signal.SIGTERM)
