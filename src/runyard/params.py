@@ -21,6 +21,7 @@ Kind = Literal["env", "arg", "option", "flag"]
 KINDS: tuple[Kind, ...] = ("env", "arg", "option", "flag")
 _ENV = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 _TRUE, _FALSE = {"true", "1", "yes", "on"}, {"false", "0", "no", "off"}
+MAX_VALUE = 65_536  # characters of one value (it becomes an environment variable or an argument)
 
 
 class Param(msgspec.Struct, frozen=True, kw_only=True):
@@ -138,6 +139,8 @@ def resolve(params: list[Param], given: dict[str, Any] | None) -> dict[str, str]
             raise ParamError(f'missing required parameter "{p.key}"')
         else:
             continue
+        if "\x00" in value or len(value) > MAX_VALUE:
+            raise ParamError(f'parameter "{p.key}": at most {MAX_VALUE} characters, and no NUL')
         if p.number and not _is_number(value):
             raise ParamError(f'parameter "{p.key}" must be a number, not {value!r}')
         if p.choices and value not in p.choices and not p.allow_custom:

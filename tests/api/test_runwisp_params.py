@@ -68,6 +68,9 @@ def test_params_reach_shell_and_python_tasks(live_server: Callable[..., LiveServ
         ("backup", {"PROJECT_ID": "p", "source": "s", "--limit": "many"}, "must be a number"),
         ("backup", {"PROJECT_ID": "p", "source": "s", "--force": "maybe"}, "is not a boolean"),
         ("plain", {"x": "1"}, 'invalid parameters: unknown parameter "x"'),
+        ("backup", {"PROJECT_ID": "p\x00", "source": "s"}, "no NUL"),
+        ("backup", {"PROJECT_ID": "p", "source": "s" * 70_000}, "at most 65536 characters"),
+        ("backup", {"PROJECT_ID": "p", "source": "s", "--limit": "inf"}, "must be a number"),
     ],
 )
 def test_bad_params_are_refused_with_nothing_created(
@@ -79,6 +82,9 @@ def test_bad_params_are_refused_with_nothing_created(
         assert resp.status_code == 400 and detail in resp.json()["detail"], resp.text
         assert c.get("/api/runs").json()["total"] == 0
         assert c.post("/api/tasks/nope/run", json={"params": {"x": "1"}}).status_code == 404
+        huge = b'{"params": {"PROJECT_ID": "p", "source": "s", "--limit": 1e400}}'  # JSON's infinity
+        resp = c.post("/api/tasks/backup/run", content=huge, headers={"content-type": "application/json"})
+        assert resp.status_code == 400  # refused as JSON already
 
 
 @pytest.mark.parametrize(
