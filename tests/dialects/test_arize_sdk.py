@@ -213,3 +213,6 @@ def test_an_experiment_run_by_the_client_over_rest(arize: tuple[Any, ArizeClient
     assert experiment is not None and len(frame) == 3
     runs = {r.example_id: r.output for r in client.experiments.list_runs(experiment=experiment.id).experiment_runs}
     assert runs == {"ex-fr": "Paris", "ex-it": "Rome", "ex-es": "Rome"}
+    client.datasets.delete(dataset=dataset.id)  # the experiment keeps its runs
+    assert client.datasets.list().datasets == []
+    assert len(client.experiments.list_runs(experiment=experiment.id).experiment_runs) == 3

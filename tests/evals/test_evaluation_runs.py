@@ -439,3 +439,9 @@ async def test_replacing_examples_makes_a_version_or_nothing(h: Harness) -> None
     assert [e.input for _, e in await h.evals.examples(data.id)] == ["1", "two"]
     with pytest.raises(NotFoundError):
         await h.evals.replace_examples("nope", [Example(id="a")])
+    await h.evals.delete_dataset(data.id)
+    with pytest.raises(NotFoundError):
+        await h.evals.dataset(data.id)
+    assert await h.store.dataset_examples(data.id, 1) == []  # every version's rows are gone
+    with pytest.raises(NotFoundError):
+        await h.evals.delete_dataset(data.id)

@@ -210,6 +210,12 @@ async def list_datasets(request: Request) -> Response:
     return json_response(DatasetPage(datasets=shown, pagination=offset_page(offset, len(shown), total)))
 
 
+async def delete_dataset(request: Request) -> Response:
+    dataset = await dataset_of(request, request.path_params["dataset_id"])
+    await evals_of(request).delete_dataset(dataset.id)
+    return Response(status_code=204)
+
+
 async def append_examples(request: Request) -> Response:
     dataset = await dataset_of(request, request.path_params["dataset_id"])
     body: ExamplesBody = decode_body(await read_body(request), ExamplesBody)
@@ -465,6 +471,9 @@ ENDPOINTS = [
              errors={**_AUTH, 400: "invalid limit or cursor"}),
     Endpoint("GET", "/v2/datasets/{dataset_id}", get_dataset, "Get a dataset and its versions", "arize",
              response=DatasetOut, schemas={"dataset_id": _ID}, errors={**_AUTH, 404: "no such dataset"}),
+    Endpoint("DELETE", "/v2/datasets/{dataset_id}", delete_dataset, "Delete a dataset and its versions (its "
+             "experiments stay)", "arize", status=204, schemas={"dataset_id": _ID},
+             errors={**_AUTH, 404: "no such dataset"}),
     Endpoint("POST", "/v2/datasets/{dataset_id}/examples", append_examples, "Append examples (a new version)",
              "arize", body=ExamplesBody, response=DatasetVersionWithExampleIds, status=201,
              schemas={"dataset_id": _ID}, errors={**_WRITE, 404: "no such dataset"}),

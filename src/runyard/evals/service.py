@@ -98,6 +98,11 @@ class Evaluations:
         except Conflict as exc:
             raise BadRequest(str(exc)) from None
 
+    async def delete_dataset(self, dataset_id: str) -> None:
+        """A dataset with all its versions; the evaluation runs made from it keep their items and results."""
+        if not await self.store.delete_dataset(dataset_id):
+            raise NotFoundError("dataset not found")
+
     async def dataset(self, dataset_id: str) -> Dataset:
         dataset = await self.store.get_dataset(dataset_id)
         if dataset is None:

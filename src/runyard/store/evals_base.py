@@ -25,6 +25,10 @@ class EvalStore(abc.ABC):
     async def get_dataset(self, dataset_id: str) -> Dataset | None: ...
 
     @abc.abstractmethod
+    async def delete_dataset(self, dataset_id: str) -> bool:
+        """Every version and example of a dataset; whether it existed. Runs made from it keep their items."""
+
+    @abc.abstractmethod
     async def list_datasets(self, *, name: str | None, skip: int, limit: int) -> tuple[list[Dataset], int]:
         """A page of datasets, oldest first (whose name contains `name`, any case), and how many match."""
 

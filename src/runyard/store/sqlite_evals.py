@@ -127,6 +127,14 @@ class SqliteEvals:
         result: Dataset = await self._write(op)
         return result
 
+    async def delete_dataset(self, dataset_id: str) -> bool:
+        def op(conn: sqlite3.Connection) -> bool:
+            exec_(conn, "delete_dataset_examples", {"id": dataset_id})
+            return bool(exec_(conn, "delete_dataset", {"id": dataset_id}))
+
+        result: bool = await self._write(op)
+        return result
+
     async def get_dataset(self, dataset_id: str) -> Dataset | None:
         result: Dataset | None = await self._read(lambda c: _dataset(c, dataset_id))
         return result

@@ -127,3 +127,9 @@ SELECT count(*) AS n FROM datasets WHERE (:name IS NULL OR instr(lower(name), lo
 -- name: replace_dataset_example
 UPDATE dataset_examples SET data = :data
 WHERE dataset_id = :dataset_id AND version = :version AND example_id = :example_id;
+
+-- name: delete_dataset_examples
+DELETE FROM dataset_examples WHERE dataset_id = :id;
+
+-- name: delete_dataset
+DELETE FROM datasets WHERE id = :id;
