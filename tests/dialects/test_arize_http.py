@@ -304,3 +304,19 @@ def test_evaluator_rules_and_versions(api: Arize) -> None:
     assert pinned["version"]["code_config"]["static_params"][0]["value"] == "^P"
     api.call("DELETE", f"/v2/evaluators/{created['id']}", 204)
     api.call("GET", f"/v2/evaluators/{created['id']}", 404)
+
+
+def test_an_experiment_name_is_taken_once_even_by_simultaneous_triggers(api: Arize) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    dataset = api.dataset()
+    gen = _experiment_task(api, dataset)
+
+    def fire(_: int) -> int:
+        resp = api.http.post(f"/v2/tasks/{gen['id']}/trigger", json={"experiment_name": "same"})
+        return resp.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        codes = sorted(pool.map(fire, range(8)))
+    assert codes == [201] + [409] * 7
+    assert len(api.runs(gen["id"])) == 1

@@ -56,7 +56,7 @@ from runyard.api.arize_wire import (
 )
 from runyard.api.common import ApiError, Endpoint, decode_body, json_response, read_body
 from runyard.api.dialect import Dialect
-from runyard.errors import NotFoundError
+from runyard.errors import ConflictError, NotFoundError
 from runyard.evals.service import SUITE_TASK, Evaluations
 from runyard.evals.spec import Counts, EvaluationSpec, Evaluator, Generation, Item, ItemStatus, Message, Suite
 from runyard.ids import now_us
@@ -418,18 +418,21 @@ async def _trigger_experiment(request: Request, suite: Suite, given: dict[str, A
         if other.kind == "run_experiment" or other.attributes.get("dataset_id") != dataset_id:
             raise bad(f"evaluation_task_ids[{n}]: not an evaluation task of dataset {dataset_id}")
         evaluators += await evaluators_of(request, other)
-    await arize_catalog.check_experiment_name(request, dataset.id, name)
     config = suite.attributes["run_configuration"]
     generate = Generation(messages=[Message(role=m["role"].lower(), content=m["content"]) for m in config["messages"]],
                           model=config.get("model_name"), syntax=config["input_variable_format"].lower())  # fmt: skip
     meta = {"source": "experiment", "experiment_name": name, "dataset_version": version,
             "tracing_metadata": body.tracing_metadata}  # fmt: skip
     spec = EvaluationSpec(items=[], evaluators=evaluators, generate=generate)
-    return await evals_of(request).start(
-        SUITE_TASK, spec, dataset_id=dataset.id, version=version, example_ids=body.example_ids,
-        max_examples=body.max_examples, tags=[f"suite:{suite.id}", EXPERIMENT_TAG, f"dataset:{dataset.id}"],
-        metadata={k: v for k, v in meta.items() if v is not None},
-    )  # fmt: skip
+    try:
+        return await evals_of(request).start(
+            SUITE_TASK, spec, dataset_id=dataset.id, version=version, example_ids=body.example_ids,
+            max_examples=body.max_examples, tags=[f"suite:{suite.id}", EXPERIMENT_TAG, f"dataset:{dataset.id}"],
+            metadata={k: v for k, v in meta.items() if v is not None},
+            unique_key=arize_catalog.experiment_key(dataset.id, name),
+        )  # fmt: skip
+    except ConflictError:
+        raise ApiError(409, f"experiment_name: the dataset has an experiment named {name!r}") from None
 
 
 async def trigger(request: Request) -> Response:

@@ -4,6 +4,7 @@ uploads go over Arrow Flight in that client; this server serves REST only, 1 to 
 
 from __future__ import annotations
 
+import hashlib
 import uuid
 from typing import Annotated, Any
 
@@ -30,7 +31,7 @@ from runyard.api.arize_wire import (
     offset_page,
 )
 from runyard.api.common import ApiError, Endpoint, decode_body, json_response, read_body
-from runyard.errors import NotFoundError
+from runyard.errors import ConflictError, NotFoundError
 from runyard.evals.service import SUITE_TASK
 from runyard.evals.spec import (
     Dataset,
@@ -312,10 +313,9 @@ async def _experiments(request: Request, dataset_id: str | None) -> list[Run]:
         after = page.next_cursor
 
 
-async def check_experiment_name(request: Request, dataset_id: str, name: str) -> None:
-    for run in await _experiments(request, dataset_id):
-        if (run.metadata or {}).get("experiment_name") == name:
-            raise ApiError(409, f"experiment_name: the dataset has an experiment named {name!r}")
+def experiment_key(dataset_id: str, name: str) -> str:
+    """The key that keeps experiment names unique within a dataset (while an experiment of it has not failed)."""
+    return f"experiment:{dataset_id}:{hashlib.sha256(name.encode()).hexdigest()[:32]}"
 
 
 def render_experiment(run: Run) -> ExperimentOut:
@@ -359,10 +359,12 @@ async def create_experiment(request: Request) -> Response:
         extra = {k: v for k, v in raw.items() if k not in ("example_id", "output")}
         items.append(Item(id=example.id, input=example.input, expected=example.expected, output=run_in.output,
                           metadata=extra or None))  # fmt: skip
-    await check_experiment_name(request, dataset.id, body.name)
     meta = {"source": "experiment", "experiment_name": body.name, "dataset_version": dataset.version}
-    run = await evals.start(SUITE_TASK, EvaluationSpec(items=items), tags=[EXPERIMENT_TAG, f"dataset:{dataset.id}"],
-                            metadata=meta)  # fmt: skip
+    try:
+        run = await evals.start(SUITE_TASK, EvaluationSpec(items=items), tags=[EXPERIMENT_TAG, f"dataset:{dataset.id}"],
+                                metadata=meta, unique_key=experiment_key(dataset.id, body.name))  # fmt: skip
+    except ConflictError:
+        raise ApiError(409, f"name: the dataset has an experiment named {body.name!r}") from None
     out = render_experiment(run)
     run_ids = [mint("ExperimentRun", f"{run.id}:{n}") for n in range(len(items))]
     return json_response(ExperimentWithRunIds(**msgspec.structs.asdict(out), run_ids=run_ids), 201)

@@ -140,10 +140,13 @@ class Evaluations:
         tags: list[str] | None = None,
         metadata: dict[str, Any] | None = None,
         allow_empty: bool = False,
+        unique_key: str | None = None,
     ) -> Run:
         """An evaluation run of `task` (a task of kind evaluation). With a dataset, its examples (of `version`,
         default the newest; only `example_ids`, or the first `max_examples`, when given) are the items, after
-        those of the spec. `allow_empty`: a run with nothing to evaluate is started (and ends at once)."""
+        those of the spec. `allow_empty`: a run with nothing to evaluate is started (and ends at once).
+        `unique_key`: while a run made with this key has not failed, another is refused (ConflictError) — one
+        transaction decides, so two at once cannot both pass."""
         if self.service.task(task).kind != "evaluation":
             raise BadRequest(f"task {task!r} is not an evaluation task")
         items = list(spec.items)
@@ -172,11 +175,16 @@ class Evaluations:
             check_text(f"evaluators[{n}].name", name)
         if len(set(names)) != len(names):
             raise BadRequest("evaluator names must be unique")
-        from runyard.service import TriggerRequest
+        from runyard.service import MAX_SPAN_S, TriggerRequest
 
         payload = msgspec.json.encode(msgspec.structs.replace(spec, items=items))
-        req = TriggerRequest(task=task, payload=payload, tags=tags or [], metadata=metadata)
-        return (await self.service.trigger(req)).run
+        ttl = MAX_SPAN_S if unique_key else None
+        req = TriggerRequest(task=task, payload=payload, tags=tags or [], metadata=metadata,
+                             idempotency_key=unique_key, idempotency_ttl_s=ttl)  # fmt: skip
+        result = await self.service.trigger(req)
+        if unique_key is not None and result.cached:
+            raise ConflictError(f"a run for {unique_key!r} exists: {result.run.id}")
+        return result.run
 
     async def outputs(self, run_id: str) -> list[Item]:
         """The items of a finished evaluation run with the outputs it got (those that got one), to evaluate
