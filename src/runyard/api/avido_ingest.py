@@ -16,7 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from runyard.api.avido import app_of
-from runyard.api.avido_wire import decode, invalid
+from runyard.api.avido_wire import decode
 from runyard.api.common import Endpoint, json_response, read_body
 from runyard.evals.service import SUITE_ANSWERS
 from runyard.evals.spec import Span
@@ -132,11 +132,7 @@ def spans_of(app_id: str, events: list[dict[str, Any]]) -> tuple[list[Span], lis
 
 async def ingest(request: Request) -> Response:
     app = app_of(request)
-    body: IngestBody = decode(await read_body(request), IngestBody)
-    if not body.events:
-        raise invalid("events", "Array must contain at least 1 element(s)", "too_small")
-    if len(body.events) > MAX_EVENTS:
-        raise invalid("events", f"Array must contain at most {MAX_EVENTS} element(s)", "too_big")
+    body: IngestBody = decode(await read_body(request), IngestBody)  # 1 to MAX_EVENTS, in Avido's words
     spans, results = spans_of(app.id, body.events)
     await request.app.state.service.evaluations.ingest_spans(spans)
     return json_response(IngestResponse(data=results))
