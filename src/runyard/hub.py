@@ -32,11 +32,11 @@ import msgspec
 
 from runyard.events import EventBus
 from runyard.ipc import Channel, decode
-from runyard.models import Claimed, Run, RunStatus
+from runyard.models import Claimed, Run
 from runyard.settings import Settings
-from runyard.store.base import Store
+from runyard.store.base import FailParams, Store
 from runyard.tasks import TaskRegistry
-from runyard.worker_store import WORKER_OPS, Hello, Welcome, encode_welcome
+from runyard.worker_store import WORKER_OPS, Hello, Welcome, encode_welcome, outcome_event, outcome_events
 
 log = logging.getLogger("runyard.hub")
 
@@ -49,15 +49,6 @@ class _RunRef(msgspec.Struct, array_like=True):
     """The first field of an operation's arguments (array-like), when it is the run's id."""
 
     run_id: str
-
-
-def outcome_event(run: Run) -> str:
-    """The event of an attempt's end, by the run's status after it (as the worker names it in-process)."""
-    if run.status is RunStatus.QUEUED:
-        return "retrying"
-    if run.status is RunStatus.TIMED_OUT:
-        return "timed_out"
-    return run.status.value  # completed, failed
 
 
 class Connection:
@@ -186,11 +177,17 @@ class Hub:
                 assert isinstance(claimed, Claimed)
                 conn.attempts[claimed.attempt.id] = claimed.run.task
                 self.events.publish("started", claimed.run)
-        elif op in ("complete_attempt", "fail_attempt"):
+        elif op == "complete_attempt":
             conn.attempts.pop(decode(raw, _AttemptRef).attempt_id, None)
             if result is not None:
                 assert isinstance(result, Run)
                 self.events.publish(outcome_event(result), result)
+        elif op == "fail_attempt":
+            conn.attempts.pop(decode(raw, _AttemptRef).attempt_id, None)
+            if result is not None:
+                assert isinstance(result, Run)
+                for kind, changed in await outcome_events(self.store, decode(raw, FailParams), result):
+                    self.events.publish(kind, changed)
         elif op == "heartbeat":
             for attempt_id in result:
                 conn.attempts.pop(attempt_id, None)

@@ -111,13 +111,18 @@ class TriggeredBy(enum.StrEnum):
 
 
 class RetryPolicy(msgspec.Struct, frozen=True, kw_only=True):
-    """Exponential backoff: delay(n) = min(max_delay, min_delay * factor**(n-1)), optionally randomized."""
+    """Exponential backoff: delay(n) = min(max_delay, min_delay * factor**(n-1)), optionally randomized;
+    `linear`: delay(n) = min(max_delay, min_delay * n)."""
 
     max_attempts: int = 1
     factor: float = 2.0
+    linear: bool = False
     min_delay: float = 1.0
     max_delay: float = 60.0
     randomize: bool = True
+    # Retry as a new run (RunWisp's model: each retry is a run of its own whose `retry_of` names the failed
+    # one) instead of as a further attempt of the same run (Trigger.dev's model, the default).
+    new_run: bool = False
 
 
 class OverlapPolicy(enum.StrEnum):
@@ -202,6 +207,8 @@ class Run(msgspec.Struct, kw_only=True):
     current_attempt_id: str | None = None
     schedule_id: str | None = None  # the schedule whose tick made this run
     replica_index: int = 0  # which replica of a service this run is (0 for ordinary tasks)
+    retry_of: str | None = None  # the run this run retries (tasks that retry as new runs)
+    retry_as_new_run: bool = False
 
     @property
     def is_final(self) -> bool:

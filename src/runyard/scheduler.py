@@ -56,12 +56,13 @@ class Maintainer:
         return expired
 
     async def rescue_lost_leases(self, now: int) -> tuple[list[str], list[str]]:
-        """Crash attempts whose worker stopped heartbeating: retry their runs, or end them as crashed."""
+        """Crash attempts whose worker stopped heartbeating: retry their runs, or end them as crashed.
+        A run whose task retries as new runs ends as crashed, and `requeued` names the new run."""
         requeued, crashed = await self.store.rescue_lost_leases(now)
         if requeued:
             self.events.work_available.set()
-        await self._publish("requeued", requeued)
         await self._publish("crashed", crashed)
+        await self._publish("requeued", requeued)
         return requeued, crashed
 
     async def fire_schedules(self, now: int) -> list[EnqueueResult]:
@@ -81,7 +82,7 @@ class Maintainer:
         for run_id in run_ids:
             run = await self.store.get_run(run_id)
             if run is not None:
-                self.events.publish(kind, run)
+                self.events.publish("created" if kind == "requeued" and run.retry_of else kind, run)
 
     async def _loop(self) -> None:
         cap = max(0.2, min(self.settings.lease_s / 3, 5.0))

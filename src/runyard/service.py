@@ -148,6 +148,7 @@ class Service:
             delay_until=req.delay_until,
             ttl_s=req.ttl_s,
             max_attempts=req.max_attempts or task.retry.max_attempts,
+            retry_as_new_run=task.retry.new_run,
             max_duration_s=req.max_duration_s if req.max_duration_s is not None else task.timeout,
             triggered_by=req.triggered_by,
             replay_of=req.replay_of,

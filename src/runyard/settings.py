@@ -89,26 +89,54 @@ def _retry(where: str, raw: Any) -> RetryPolicy:
         return RetryPolicy(max_attempts=max(1, raw))
     if not isinstance(raw, dict):
         raise ConfigError(f"{where}.retry: expected a table like {{ attempts = 3, min = '1s' }}")
-    unknown = set(raw) - {"attempts", "factor", "min", "max", "randomize", "backoff"}
+    unknown = set(raw) - {"attempts", "factor", "min", "max", "randomize", "backoff", "new_run"}
     if unknown:
         raise ConfigError(f"{where}.retry: unknown keys {sorted(unknown)}")
     backoff = raw.get("backoff", "exponential")
-    if backoff not in ("exponential", "constant"):
-        raise ConfigError(f"{where}.retry.backoff: 'exponential' or 'constant'")
+    if backoff not in BACKOFFS:
+        raise ConfigError(f"{where}.retry.backoff: one of {', '.join(BACKOFFS)}")
+    new_run = raw.get("new_run", False)
+    if not isinstance(new_run, bool):
+        raise ConfigError(f"{where}.retry.new_run: true or false")
     return RetryPolicy(
         max_attempts=max(1, int(raw.get("attempts", 1))),
         factor=1.0 if backoff == "constant" else float(raw.get("factor", 2.0)),
+        linear=backoff == "linear",
         min_delay=_seconds(f"{where}.retry.min", raw.get("min", 1)),
         max_delay=_seconds(f"{where}.retry.max", raw.get("max", 60)),
         randomize=bool(raw.get("randomize", True)),
+        new_run=new_run,
     )
+
+
+BACKOFFS = ("exponential", "constant", "linear")
+RUNWISP_RETRY_KEYS = {"retry_attempts", "retry_delay", "retry_backoff"}
+RUNWISP_MAX_RETRY_DELAY_S = 3600.0
+
+
+def _runwisp_retry(where: str, raw: dict[str, Any]) -> RetryPolicy:
+    """RunWisp's spelling: `retry_attempts` (retries after the first attempt, 0), `retry_delay` (5s) and
+    `retry_backoff`; and RunWisp's model, each retry a new run (`retry_of_run_id`), without jitter."""
+    if "retry" in raw:
+        raise ConfigError(f"{where}: use either `retry` or RunWisp's `retry_attempts`/`retry_delay`/`retry_backoff`")
+    attempts = raw.get("retry_attempts", 0)
+    if not (isinstance(attempts, int) and not isinstance(attempts, bool) and 0 <= attempts <= 1000):
+        raise ConfigError(f"{where}.retry_attempts: an integer from 0 to 1000")
+    backoff = raw.get("retry_backoff", "constant")
+    if backoff not in BACKOFFS:
+        raise ConfigError(f"{where}.retry_backoff: one of {', '.join(BACKOFFS)}")
+    delay = _seconds(f"{where}.retry_delay", raw.get("retry_delay", "5s"))
+    return RetryPolicy(
+        max_attempts=attempts + 1, factor=1.0 if backoff == "constant" else 2.0, linear=backoff == "linear",
+        min_delay=delay, max_delay=max(delay, RUNWISP_MAX_RETRY_DELAY_S), randomize=False, new_run=True,
+    )  # fmt: skip
 
 
 _TASK_KEYS = {
     "run", "python", "url", "noop", "evaluation", "env", "cwd", "shell", "headers", "timeout", "graceful_stop",
     "queue", "concurrency", "retry", "description",
     "cron", "timezone", "on_overlap", "catch_up", "max_concurrent", "max_queued",
-    "instances", "restart", "run_on_start", "manual_trigger", "params",
+    "instances", "restart", "run_on_start", "manual_trigger", "params", *RUNWISP_RETRY_KEYS,
 }  # fmt: skip
 MAX_QUEUED = 10_000
 MAX_INSTANCES = 100
@@ -257,7 +285,7 @@ def task_from_config(name: str, raw: dict[str, Any], section: str = "tasks") -> 
         config=config,
         queue=str(queue) if queue else None,
         concurrency_limit=limit,
-        retry=_retry(where, raw.get("retry")),
+        retry=_runwisp_retry(where, raw) if RUNWISP_RETRY_KEYS & raw.keys() else _retry(where, raw.get("retry")),
         timeout=_seconds(f"{where}.timeout", timeout) if timeout is not None else None,
         graceful_stop=_seconds(f"{where}.graceful_stop", raw.get("graceful_stop", 5)),
         description=str(raw.get("description", "")),

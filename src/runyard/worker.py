@@ -37,7 +37,7 @@ from runyard.settings import Settings
 from runyard.store.base import ClaimParams, CompleteParams, FailParams
 from runyard.taskenv import base_env
 from runyard.tasks import TaskRegistry
-from runyard.worker_store import WorkerStore
+from runyard.worker_store import WorkerStore, outcome_events
 
 log = logging.getLogger("runyard.worker")
 T = TypeVar("T")
@@ -252,11 +252,14 @@ class Worker:
         failed = FailParams(
             attempt_id=attempt.id, error=error, exit_code=outcome.exit_code, retry_at=retry_at,
             end_reason=EndReason.START_FAILED if start_failed else EndReason.FAILED,
+            retry_run_id=new_ulid() if retry_at is not None else None,
         )  # fmt: skip
         ended = await self._persist(lambda: self.store.fail_attempt(failed))
         if retry_at is not None:
             self._wake_at(retry_at)
-        self._announce("retrying" if retry_at else "failed", ended)
+        if ended is not None:
+            for kind, changed in await outcome_events(self.store, failed, ended):
+                self._announce(kind, changed)
 
     def _wake_at(self, at_us: int) -> None:
         """Claim again when a retry this worker scheduled falls due (the maintainer covers the rest)."""

@@ -16,7 +16,7 @@ import msgspec
 
 from runyard.evals.spec import ItemResult, Span
 from runyard.ipc import Channel, decode
-from runyard.models import Claimed, Run, TaskDef
+from runyard.models import Claimed, Run, RunStatus, TaskDef
 from runyard.settings import Settings
 from runyard.store.base import ClaimParams, CompleteParams, FailParams, LogSize
 
@@ -45,6 +45,26 @@ class WorkerStore(Protocol):
     async def record_eval_results(self, run_id: str, total: int, results: list[ItemResult]) -> None: ...
 
     async def spans_in_window(self, project: str, start_us: int, end_us: int, limit: int) -> list[Span]: ...
+
+
+def outcome_event(run: Run) -> str:
+    """The event of an attempt's end, by the run's status after it (as the worker names it in-process)."""
+    if run.status is RunStatus.QUEUED:
+        return "retrying"
+    if run.status is RunStatus.TIMED_OUT:
+        return "timed_out"
+    return run.status.value  # completed, failed
+
+
+async def outcome_events(store: WorkerStore, failed: FailParams, ended: Run) -> list[tuple[str, Run]]:
+    """The events of a failed attempt: the run's own, and `created` for the run that retries it when its task
+    retries as new runs (the store made it, with the id `failed` named, in the same transaction)."""
+    events = [(outcome_event(ended), ended)]
+    if failed.retry_at is not None and failed.retry_run_id and ended.retry_as_new_run and ended.is_final:
+        retry = await store.get_run(failed.retry_run_id)
+        if retry is not None:
+            events.append(("created", retry))
+    return events
 
 
 class HeartbeatArgs(msgspec.Struct, array_like=True):

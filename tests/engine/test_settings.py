@@ -5,6 +5,7 @@ from pathlib import Path
 import pytest
 
 from runyard.durations import parse_duration
+from runyard.retry import next_retry_delay
 from runyard.settings import ConfigError, load_settings, validate_task_name
 
 
@@ -60,11 +61,24 @@ url = "http://127.0.0.1:1/hook"
         ('[tasks.x]\nrun = "a"\nconcurrency = 5000\n', "0 to 1000"),
         ('[tasks."bad name"]\nrun = "a"\n', "may contain only"),
         ("[server\n", "runyard.toml"),
+        ('[tasks.x]\nrun = "a"\nretry = 2\nretry_attempts = 2\n', "either `retry` or RunWisp"),
+        ('[tasks.x]\nrun = "a"\nretry_attempts = -1\n', "x.retry_attempts: an integer from 0"),
+        ('[tasks.x]\nrun = "a"\nretry_attempts = 1\nretry_backoff = "cubic"\n', "x.retry_backoff: one of"),
+        ('[tasks.x]\nrun = "a"\nretry = { attempts = 2, new_run = "yes" }\n', "new_run: true or false"),
     ],
 )
 def test_bad_config_is_a_clear_error(tmp_path: Path, text: str, message: str) -> None:
     with pytest.raises(ConfigError, match=message):
         load_settings(write(tmp_path, text))
+
+
+def test_runwisp_retry_keys_retry_as_new_runs(tmp_path: Path) -> None:
+    text = '[tasks.x]\nrun = "a"\nretry_attempts = 3\nretry_delay = "2s"\nretry_backoff = "linear"\n'
+    retry = load_settings(write(tmp_path, text)).tasks["x"].retry
+    assert retry.max_attempts == 4 and retry.new_run and retry.linear and not retry.randomize
+    assert [next_retry_delay(retry, n) for n in (1, 2, 3)] == [2.0, 4.0, 6.0]
+    plain = load_settings(write(tmp_path, '[tasks.x]\nrun = "a"\nretry = 3\n')).tasks["x"].retry
+    assert plain.max_attempts == 3 and not plain.new_run
 
 
 def test_missing_config_file(tmp_path: Path) -> None:

@@ -277,6 +277,35 @@ async def test_failure_with_retry_requeues_then_a_new_attempt_runs(store: Store)
     assert [a.number for a in await store.list_attempts(run_id)] == [1, 2]
 
 
+async def test_a_run_that_retries_as_a_new_run_ends_and_a_copy_counts_on(store: Store) -> None:
+    first = (await store.enqueue(params(max_attempts=3, retry_as_new_run=True, tags=["t"], concurrency_key="k"))).run
+    run_id, attempt_id = await claim_one(store)
+    assert run_id == first.id
+    retry_at = now_us() + 50_000
+    failed = FailParams(attempt_id=attempt_id, error={"message": "x"}, exit_code=2, retry_at=retry_at)
+    failed.retry_run_id = "R1"
+    ended = await store.fail_attempt(failed)
+    assert ended is not None and ended.id == first.id and ended.status is RunStatus.FAILED and ended.exit_code == 2
+    retry = await store.get_run("R1")
+    assert retry is not None and retry.retry_of == first.id and retry.retry_as_new_run
+    assert retry.status is RunStatus.QUEUED and retry.available_at == retry_at
+    assert (retry.task, retry.payload, retry.tags, retry.concurrency_key) == (first.task, first.payload, ["t"], "k")
+    assert retry.attempt_count == 1 and retry.idempotency_key is None
+    assert await store.claim_batch(ClaimParams(worker_id="w", limit=1, lease_s=30)) == []
+    await asyncio.sleep(0.06)
+    [claimed] = await store.claim_batch(ClaimParams(worker_id="w", limit=1, lease_s=30))
+    assert claimed.run.id == "R1" and claimed.attempt.number == 2  # the chain's attempt limit holds
+    # A lost lease ends this run as crashed, and the next retry names it
+    requeued, crashed = await store.rescue_lost_leases(now_us() + 60_000_000)
+    assert crashed == ["R1"] and len(requeued) == 1
+    third = await store.get_run(requeued[0])
+    assert third is not None and third.retry_of == "R1" and third.status is RunStatus.QUEUED
+    crashed_run = await store.get_run("R1")
+    assert crashed_run is not None and crashed_run.status is RunStatus.CRASHED
+    page = await store.list_runs(ListRunsParams(retries_only=True))
+    assert {r.id for r in page.runs} == {"R1", third.id}
+
+
 async def test_cancel_of_an_executing_run_revokes_its_lease(store: Store) -> None:
     await store.enqueue(params())
     run_id, attempt_id = await claim_one(store)

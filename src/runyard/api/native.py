@@ -63,6 +63,7 @@ class NativeRun(msgspec.Struct, kw_only=True, omit_defaults=True):
     max_attempts: int
     triggered_by: str
     replay_of: str | None = None
+    retry_of: str | None = None  # the failed run this one retries (tasks that retry as new runs)
     created_at: str
     updated_at: str
     started_at: str | None = None
@@ -155,6 +156,7 @@ def render_run(run: Run, attempts: list[Attempt] | None = None) -> NativeRun:
         error=run.error, tags=run.tags, metadata=run.metadata, concurrency_key=run.concurrency_key or None,
         idempotency_key=run.idempotency_key, priority=run.priority, attempt_count=run.attempt_count,
         max_attempts=run.max_attempts, triggered_by=run.triggered_by.value, replay_of=run.replay_of,
+        retry_of=run.retry_of,
         created_at=us_to_rfc3339(run.created_at), updated_at=us_to_rfc3339(run.updated_at),
         started_at=_iso(run.started_at), ended_at=_iso(run.ended_at), delayed_until=_iso(run.delayed_until),
         expires_at=_iso(run.expires_at), exit_code=run.exit_code,

@@ -142,13 +142,22 @@ def render_run(run: Run, base_url: str | None = None) -> RunWispRun:
         exit_code=run.exit_code if run.exit_code is not None else (-1 if ended else 0),
         id=run.id,
         replica_index=run.replica_index,
-        retry_attempt=max(0, run.attempt_count - 1),
+        retry_attempt=_retry_attempt(run),
+        retry_of_run_id=run.retry_of,
         start_at=us_to_rfc3339(run.started_at) if run.started_at else None,
         status=STATUSES[run.status],
         task_name=run.task,
         triggered_by=run.triggered_by.value,
         params=_params_of(run),
     )
+
+
+def _retry_attempt(run: Run) -> int:
+    """0 for a first try, n for the n-th retry: the attempt running or last run, or, for a run waiting to start,
+    the attempt it will make (a run that retries a failed run counts on from it)."""
+    if run.status in PENDING_STATUSES:
+        return run.attempt_count
+    return max(0, run.attempt_count - 1)
 
 
 def _params_of(run: Run) -> dict[str, str] | None:

@@ -73,6 +73,7 @@ class EnqueueParams(msgspec.Struct, kw_only=True):
     overlap: Overlap | None = None  # None: no overlap rule (the run just waits for a slot)
     end_reason: EndReason | None = None  # record the run as ended at once (missed, dst_skipped)
     replica_index: int = 0  # a service replica: one live run per (task, replica) at most
+    retry_as_new_run: bool = False  # a failed attempt ends the run and a new run retries it (RunWisp's model)
 
 
 class EnqueueResult(msgspec.Struct, kw_only=True):
@@ -145,6 +146,9 @@ class FailParams(msgspec.Struct, kw_only=True):
     end_reason: EndReason = EndReason.FAILED
     exit_code: int | None = None
     retry_at: int | None = None
+    # The id of the new run that retries this one when its task retries as new runs (`Run.retry_of`); the
+    # store makes one up if it is not given. Ignored for runs that retry as further attempts.
+    retry_run_id: str | None = None
 
 
 class LogSize(msgspec.Struct, kw_only=True):
@@ -254,7 +258,8 @@ class Store(EvalStore, abc.ABC):
 
     @abc.abstractmethod
     async def rescue_lost_leases(self, now: int) -> tuple[list[str], list[str]]:
-        """Crash the attempts whose lease ended before `now`: (runs requeued for a retry, runs crashed). Also frees
+        """Crash the attempts whose lease ended before `now`: (runs requeued for a retry, runs crashed). A run whose
+        task retries as new runs is crashed, and the new run that retries it is among the requeued. Also frees
         the slots of canceled attempts whose lease ended (their workers are gone)."""
 
     async def maintain(self, lease_grace_s: float = 0.0) -> MaintenanceResult:

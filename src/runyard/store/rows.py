@@ -89,6 +89,8 @@ def run_from_row(row: Row) -> Run:
         current_attempt_id=row["current_attempt_id"],
         schedule_id=row["schedule_id"],
         replica_index=row["replica_index"],
+        retry_of=row["retry_of"],
+        retry_as_new_run=bool(row["retry_as_new_run"]),
     )
 
 

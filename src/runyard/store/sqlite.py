@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from runyard.ids import now_us
+from runyard.ids import new_ulid, now_us
 from runyard.logcap import capped_lines, truncation_notice
 from runyard.models import (
     ApiKey,
@@ -130,11 +130,15 @@ def _fail(conn: sqlite3.Connection, p: FailParams) -> Run | None:
     args: dict[str, Any] = {
         "id": run_id, "attempt_id": p.attempt_id, "now": now_us(), "error": rows.json_text(p.error),
     }  # fmt: skip
+    row = None
     if p.retry_at is not None:
         row = _one(conn, "requeue_run", {**args, "available_at": p.retry_at})
-    else:
+    if row is None:  # no retry, or one as a new run (RunWisp's model), or the attempt lost its run
         ended = {"status": p.run_status.value, "end_reason": p.end_reason.value, "exit_code": p.exit_code}
         row = _one(conn, "end_run", {**args, **ended})
+        if row is not None and p.retry_at is not None and row["retry_as_new_run"]:
+            retry = {"new_id": p.retry_run_id or new_ulid(), "retry_of": run_id, "available_at": p.retry_at}
+            _exec(conn, "insert_retry_run", {**retry, "now": args["now"]})
     return None if row is None else rows.run_from_row(row)
 
 
@@ -143,7 +147,8 @@ def _rescue_lost_leases(conn: sqlite3.Connection, now: int) -> tuple[list[str], 
     crashed: list[str] = []
     for lost in _all(conn, "lost_leases", {"now": now}):
         retry = lost["attempt_count"] < lost["max_attempts"]
-        _fail(
+        retry_run_id = new_ulid()
+        run = _fail(
             conn,
             FailParams(
                 attempt_id=lost["attempt_id"],
@@ -153,9 +158,14 @@ def _rescue_lost_leases(conn: sqlite3.Connection, now: int) -> tuple[list[str], 
                 end_reason=EndReason.CRASHED,
                 exit_code=-1,
                 retry_at=now_us() if retry else None,
+                retry_run_id=retry_run_id,
             ),
         )
-        (requeued if retry else crashed).append(lost["run_id"])
+        if retry and run is not None and run.retry_as_new_run:  # ended as crashed; a new run retries it
+            crashed.append(lost["run_id"])
+            requeued.append(retry_run_id)
+        else:
+            (requeued if retry else crashed).append(lost["run_id"])
     _exec(conn, "release_stale_attempts", {"now": now})  # canceled attempts whose workers are gone
     return requeued, crashed
 

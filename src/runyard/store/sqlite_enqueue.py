@@ -71,6 +71,7 @@ def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
         delayed_until=available_at if status is RunStatus.DELAYED else None,
         schedule_id=p.schedule_id,
         replica_index=p.replica_index,
+        retry_as_new_run=p.retry_as_new_run,
     )
     _exec(
         conn,
@@ -86,6 +87,7 @@ def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
             "replay_of": run.replay_of, "batch_id": run.batch_id, "batch_index": p.batch_index,
             "created_at": now, "updated_at": now, "delayed_until": run.delayed_until,
             "schedule_id": p.schedule_id, "schedule_key": p.schedule_key, "replica_index": p.replica_index,
+            "retry_as_new_run": int(p.retry_as_new_run),
         },
     )  # fmt: skip
     return run

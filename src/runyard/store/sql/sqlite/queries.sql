@@ -6,12 +6,12 @@ INSERT INTO runs (
     id, task, status, queue, concurrency_key, payload, payload_type, context, tags, metadata,
     idempotency_key, idempotency_expires_at, request_key, priority, available_at, expires_at, ttl_s,
     max_attempts, max_duration_s, triggered_by, replay_of, batch_id, batch_index, created_at, updated_at,
-    delayed_until, schedule_id, schedule_key, replica_index
+    delayed_until, schedule_id, schedule_key, replica_index, retry_as_new_run
 ) VALUES (
     :id, :task, :status, :queue, :concurrency_key, :payload, :payload_type, :context, :tags, :metadata,
     :idempotency_key, :idempotency_expires_at, :request_key, :priority, :available_at, :expires_at, :ttl_s,
     :max_attempts, :max_duration_s, :triggered_by, :replay_of, :batch_id, :batch_index, :created_at, :updated_at,
-    :delayed_until, :schedule_id, :schedule_key, :replica_index
+    :delayed_until, :schedule_id, :schedule_key, :replica_index, :retry_as_new_run
 );
 
 -- name: run_by_id
@@ -155,7 +155,23 @@ RETURNING *;
 -- name: requeue_run
 UPDATE runs
 SET status = 'queued', error = :error, available_at = :available_at, updated_at = :now
-WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing'
+WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing' AND retry_as_new_run = 0
+RETURNING *;
+
+-- The retry of a run that retries as a new run: a copy of the ended run `retry_of`, queued for `available_at`.
+-- It counts on from the ended run's attempts (its first attempt is the chain's next number, so the task's
+-- attempt limit holds over the chain). Keys that name one run (idempotency, request, batch item, schedule
+-- tick) stay with the run that had them, and so does the ttl (a retry is not a trigger waiting to start).
+-- name: insert_retry_run
+INSERT INTO runs (
+    id, task, status, queue, concurrency_key, payload, payload_type, context, tags, metadata, priority,
+    available_at, expires_at, ttl_s, max_attempts, max_duration_s, attempt_count, triggered_by, replay_of,
+    created_at, updated_at, replica_index, retry_of, retry_as_new_run
+)
+SELECT :new_id, task, 'queued', queue, concurrency_key, payload, payload_type, context, tags, metadata, priority,
+    :available_at, NULL, ttl_s, max_attempts, max_duration_s, attempt_count, triggered_by, replay_of,
+    :now, :now, replica_index, id, 1
+FROM runs WHERE id = :retry_of
 RETURNING *;
 
 -- name: cancel_run
@@ -237,7 +253,7 @@ SELECT status, COUNT(*) AS n FROM runs GROUP BY status;
   AND (:created_to IS NULL OR created_at <= :created_to)
   AND (:exit_code_min IS NULL OR exit_code >= :exit_code_min)
   AND (:exit_code_max IS NULL OR exit_code <= :exit_code_max)
-  AND (:retries_only = 0 OR attempt_count > 1)
+  AND (:retries_only = 0 OR attempt_count > 1 OR retry_of IS NOT NULL)
   AND (:failed IS NULL OR (status IN ('failed', 'timed_out', 'crashed', 'system_failure')) = :failed)
   AND (:search IS NULL OR instr(lower(task), lower(:search)) > 0 OR id = upper(:search))
 

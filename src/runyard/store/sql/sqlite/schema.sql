@@ -120,7 +120,7 @@ CREATE TABLE runs (
     exit_code              INTEGER,
     end_reason             TEXT,
     current_attempt_id     TEXT
-, schedule_id TEXT, schedule_key INTEGER, replica_index INTEGER NOT NULL DEFAULT 0);
+, schedule_id TEXT, schedule_key INTEGER, replica_index INTEGER NOT NULL DEFAULT 0, retry_of TEXT, retry_as_new_run INTEGER NOT NULL DEFAULT 0);
 
 CREATE INDEX attempts_running ON attempts (lease_expires_at) WHERE status = 'running';
 
