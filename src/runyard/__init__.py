@@ -6,6 +6,8 @@ from typing import TYPE_CHECKING
 
 from runyard.tasks import task
 
+__version__ = "0.1.0"
+
 if TYPE_CHECKING:
     from runyard.client import Client
     from runyard.runcontext import RunContext

@@ -40,6 +40,10 @@ class _Consoles:
             self._console = Console(stderr=self.stderr)
         self._console.print(*args, **kw)
 
+    def line(self, text: str) -> None:
+        """A plain line, without rich: what the server and worker processes print (rich costs them 2 MB)."""
+        click.echo(text, err=self.stderr)
+
 
 out = _Consoles(stderr=False)
 err = _Consoles(stderr=True)
@@ -145,9 +149,9 @@ def server(
 
     def started(rt: Runtime) -> None:
         if rt.new_admin_key:
-            err.print(f"[bold]admin API key[/bold] (shown once): {rt.new_admin_key}")
-            err.print(f"written to {Path(settings.data_dir) / 'admin.key'} (mode 0600)")
-        err.print(f"runyard serving on http://{settings.listen} with {len(rt.tasks)} tasks ({settings.database})")
+            err.line(f"admin API key (shown once): {rt.new_admin_key}")
+            err.line(f"written to {Path(settings.data_dir) / 'admin.key'} (mode 0600)")
+        err.line(f"runyard serving on http://{settings.listen} with {len(rt.tasks)} tasks ({settings.database})")
 
     try:
         import uvloop  # noqa: F401
@@ -163,16 +167,19 @@ def server(
         create_app(runtime, on_started=started),
         loop=loop,
         http=serving.protocol(settings.header_timeout_s, settings.body_timeout_s),
+        ws="none",  # no websocket routes: uvicorn need not look for a websocket library
         limit_concurrency=settings.max_connections,
         access_log=access_log,
         log_level="warning",
         lifespan="on",
         timeout_graceful_shutdown=int(settings.lease_s),
     )
+    if runtime.pool is not None:  # forked now, before any thread, so that they share this process's pages
+        runtime.pool.fork_now(close=[sock.fileno()])
     try:
         uvicorn.Server(uv_config).run(sockets=[sock])
     except KeyboardInterrupt:  # uvicorn stopped gracefully on Ctrl-C, then passes the interrupt on
-        err.print("runyard stopped")
+        err.line("runyard stopped")
         sys.exit(130)
 
 
@@ -218,7 +225,12 @@ def _until_signal() -> asyncio.Event:
 def _worker_of_server(path: str, processes: int, concurrency: int | None) -> None:
     """Worker processes that use the server's store through its socket (wake-ups and cancels included)."""
     from runyard.ipc import Channel, NoticeHandler
+    from runyard.pool import WorkerPool
     from runyard.worker_process import serve_worker
+
+    pool = WorkerPool(processes, connect=path, concurrency=concurrency) if processes > 0 else None
+    if pool is not None:
+        pool.fork_now(close=[])
 
     async def main() -> None:
         if processes == 0:
@@ -226,17 +238,15 @@ def _worker_of_server(path: str, processes: int, concurrency: int | None) -> Non
             async def open_channel(on_notice: NoticeHandler) -> Channel:
                 return await Channel.connect(path, on_notice=on_notice)
 
-            err.print(f"runyard worker connected to the server at {path}")
+            err.line(f"runyard worker connected to the server at {path}")
             await serve_worker(open_channel, concurrency=concurrency)
             return
-        from runyard.pool import WorkerPool
-
-        pool = WorkerPool(processes, connect=path, concurrency=concurrency)
+        assert pool is not None
         stop = _until_signal()
         await pool.start()
-        err.print(f"runyard worker: {processes} processes connected to the server at {path}")
+        err.line(f"runyard worker: {processes} processes connected to the server at {path}")
         await stop.wait()
-        err.print("stopping: letting running attempts finish")
+        err.line("stopping: letting running attempts finish")
         await pool.stop()
 
     asyncio.run(main())
@@ -254,9 +264,9 @@ def _worker_on_database(settings: Settings) -> None:
     async def main() -> None:
         stop = _until_signal()
         await runtime.start()
-        err.print(f"runyard worker running {len(runtime.tasks)} tasks against {settings.database}")
+        err.line(f"runyard worker running {len(runtime.tasks)} tasks against {settings.database}")
         await stop.wait()
-        err.print("stopping: letting running attempts finish")
+        err.line("stopping: letting running attempts finish")
         await runtime.stop()
 
     asyncio.run(main())

@@ -1,9 +1,10 @@
 """Worker processes: start N of them, restart one that dies, stop them in order.
 
-Each child is `python -m runyard.worker_process`, a lean interpreter that imports only the worker side.
-It either gets one end of a socketpair to the hub of this process (`runyard server`, a `runyard worker`
-with its own store), or connects to a server's socket (`runyard worker` next to a server). The child sets
-PR_SET_PDEATHSIG, so it dies with this process even when this process is SIGKILLed.
+Each child runs `runyard.worker_process`: forked from the server before it serves (`fork_now`; see
+`runyard.forking`: the forks share its pages), or, when started later, a fresh `python -m
+runyard.worker_process`. It either gets one end of a socketpair to the hub of this process (`runyard
+server`, a `runyard worker` with its own store), or connects to a server's socket (`runyard worker` next to
+a server). The child sets PR_SET_PDEATHSIG, so it dies with this process even when this process is SIGKILLed.
 
 A child that dies is started again after a backoff (0.5 s, doubling while it keeps dying young, at most
 30 s). Its attempts are released by the hub once the process is gone (see `runyard.hub`). `stop()` sends
@@ -23,6 +24,7 @@ import subprocess
 import sys
 import time
 
+from runyard.forking import ForkedProcess, can_fork, fork_worker, freeze
 from runyard.hub import Hub, process_exit
 
 log = logging.getLogger("runyard.pool")
@@ -35,6 +37,9 @@ YOUNG_S = 10.0  # a child that dies younger than this counts as crashing; the ba
 CLEAN_EXIT_DELAY_S = 1.0
 
 
+Process = subprocess.Popen[bytes] | ForkedProcess
+
+
 def _spawn(args: list[str], fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
     """A child in its own process group: a terminal's Ctrl-C (or any signal to this group) reaches only this
     process, which then stops the children in order; PR_SET_PDEATHSIG still ends them if this one dies."""
@@ -42,7 +47,7 @@ def _spawn(args: list[str], fds: tuple[int, ...]) -> subprocess.Popen[bytes]:
 
 
 class Child:
-    def __init__(self, slot: int, proc: subprocess.Popen[bytes]) -> None:
+    def __init__(self, slot: int, proc: Process) -> None:
         self.slot = slot
         self.proc = proc
         self.started = time.monotonic()
@@ -66,20 +71,49 @@ class WorkerPool:
         self.connect = connect
         self.concurrency = concurrency
         self.stop_grace_s = stop_grace_s
+        self._forked: dict[int, tuple[ForkedProcess, socket.socket | None]] = {}  # by slot, before start()
         self.children: dict[int, Child] = {}  # by slot
         self.restarts = 0
         self._stopping = False
         self._supervisors: list[asyncio.Task[None]] = []
 
+    def fork_now(self, close: list[int]) -> None:
+        """Fork the worker processes now, while this process is one thread with everything imported, so that
+        they share its memory (`runyard.forking`); `start()` then adopts them. `close`: descriptors the
+        children must not keep (the listening socket). Without it, or if threads run, `start()` spawns."""
+        if not can_fork():
+            return
+        freeze()
+        for slot in range(self.count):
+            ours: socket.socket | None = None
+            if self.hub is not None:
+                ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+                argv = [*self._args(), "--fd", str(theirs.fileno())]
+                shut = [*close, ours.fileno(), *(s.fileno() for _, s in self._forked.values() if s is not None)]
+                try:
+                    self._forked[slot] = (fork_worker(argv, shut), ours)
+                finally:
+                    theirs.close()
+            else:
+                assert self.connect is not None
+                self._forked[slot] = (fork_worker([*self._args(), "--connect", self.connect], close), None)
+
     async def start(self) -> None:
         for slot in range(self.count):
-            await self._launch(slot)
+            if slot in self._forked:
+                proc, ours = self._forked.pop(slot)
+                if ours is not None and self.hub is not None:
+                    await self.hub.attach(ours)
+                self.children[slot] = Child(slot, proc)
+            else:
+                await self._launch(slot)
             self._supervisors.append(asyncio.create_task(self._supervise(slot), name=f"runyard-pool-{slot}"))
 
+    def _args(self) -> list[str]:
+        return [] if self.concurrency is None else ["--concurrency", str(self.concurrency)]
+
     async def _launch(self, slot: int) -> None:
-        args = [sys.executable, "-m", "runyard.worker_process", "--parent", str(os.getpid())]
-        if self.concurrency is not None:
-            args += ["--concurrency", str(self.concurrency)]
+        args = [sys.executable, "-m", "runyard.worker_process", "--parent", str(os.getpid()), *self._args()]
         if self.hub is not None:
             ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
             try:

@@ -33,9 +33,11 @@ def _server(tmp_path: Path) -> subprocess.Popen[str]:
 
 
 def _workers(proc: subprocess.Popen[str]) -> list[str]:
-    found = subprocess.run(["pgrep", "-P", str(proc.pid), "-f", "runyard.worker_process"], capture_output=True,
-                           text=True)  # fmt: skip
-    return found.stdout.split()
+    """The server's children: its worker processes (forked from it, so named by `comm`, not a command line)."""
+    found = subprocess.run(["pgrep", "-P", str(proc.pid)], capture_output=True, text=True)
+    pids = found.stdout.split()
+    assert all(Path(f"/proc/{pid}/comm").read_text().strip() == "runyard-worker" for pid in pids)
+    return pids
 
 
 # uvicorn stops gracefully, then passes the signal on: SIGTERM ends the process as killed by it (-15, what
@@ -73,8 +75,9 @@ def test_a_cgroup_wide_sigterm_does_not_restart_the_workers(tmp_path: Path) -> N
         proc.wait(30)
         stderr = proc.stderr.read() if proc.stderr else ""
         assert "starting another" not in stderr and "Traceback" not in stderr, stderr
-        left = subprocess.run(["pgrep", "-f", f"runyard.worker_process --parent {proc.pid}"], capture_output=True)
-        assert left.stdout == b""
+        time.sleep(0.5)
+        for pid in workers:
+            assert not Path(f"/proc/{pid}").exists(), f"worker process {pid} outlived the server"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)

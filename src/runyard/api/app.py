@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 from collections.abc import AsyncIterator, Callable
-from importlib.metadata import PackageNotFoundError, version
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
@@ -14,6 +15,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
+import runyard
 from runyard.api.auth import AuthMiddleware
 from runyard.api.common import TOO_DEEP, ApiError, Handler, json_response
 from runyard.api.dialects import DIALECTS, all_endpoints, error_for_path, is_open, token_grants
@@ -25,10 +27,7 @@ log = logging.getLogger("runyard.api")
 
 
 def _version() -> str:
-    try:
-        return version("runyard")
-    except PackageNotFoundError:  # pragma: no cover - running from a source tree
-        return "0"
+    return runyard.__version__  # not importlib.metadata, which costs the server about 2 MB of imports
 
 
 def guarded(handler: Handler) -> Handler:
@@ -65,13 +64,16 @@ def _dispatch(handlers: dict[str, Handler]) -> Handler:
 
 def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = None) -> Starlette:
     endpoints = all_endpoints()
-    document = build_openapi(DIALECTS, _version())
+
+    @functools.cache
+    def document() -> dict[str, Any]:  # built on first use: an idle server does not hold it (about 1 MB)
+        return build_openapi(DIALECTS, _version())
 
     async def openapi(request: Request) -> Response:
-        return json_response(document)
+        return json_response(document())
 
     async def docs(request: Request) -> Response:
-        return HTMLResponse(docs_html(document))
+        return HTMLResponse(docs_html(document()))
 
     by_path: dict[str, dict[str, Handler]] = {}  # one route per path, so a 405 names every method it has
     for ep in endpoints:

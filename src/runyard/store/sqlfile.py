@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from importlib import resources
 from pathlib import Path
 
 _NAME = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
@@ -36,7 +35,7 @@ def _fragment(queries: dict[str, str], name: str) -> str:
 
 
 def sql_dir(backend: str) -> Path:
-    return Path(str(resources.files("runyard.store").joinpath("sql", backend)))
+    return Path(__file__).resolve().parent / "sql" / backend  # the package is installed as files
 
 
 def load_queries(backend: str) -> dict[str, str]:
