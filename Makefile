@@ -57,6 +57,7 @@ bench: $(STAMP) $(NODE_STAMP)
 	$(PY) bench/schedules.py
 	$(PY) bench/evals.py
 	$(PY) bench/execution.py
+	$(PY) bench/throughput.py
 
 clean:
 	rm -rf $(VENV) .runyard tests/sdk/node_modules
