@@ -7,6 +7,7 @@ import sqlite3
 from runyard.models import EndReason, OverlapPolicy, Run, RunStatus, TriggeredBy
 from runyard.store import rows
 from runyard.store.base import EnqueueParams, EnqueueResult, NotFound
+from runyard.store.sqlite_sql import Q
 from runyard.store.sqlite_sql import all_ as _all
 from runyard.store.sqlite_sql import exec_ as _exec
 from runyard.store.sqlite_sql import one as _one
@@ -28,7 +29,20 @@ def enqueue_many(conn: sqlite3.Connection, params: list[EnqueueParams], now: int
         for batch_id in {p.batch_id for p in params if p.batch_id is not None}
         if not _one(conn, "batch_has_runs", {"batch_id": batch_id})["found"]  # type: ignore[index]
     }
+    if all(p.batch_id in fresh and _plain(p) for p in params):  # nothing to look up: one statement for all
+        made = [_new_run(p, now) for p in params]
+        conn.executemany(Q["insert_run"], [row for _run, row in made])
+        return [EnqueueResult(run=run) for run, _row in made]
     return [enqueue(conn, p, now, new_batch=p.batch_id in fresh) for p in params]
+
+
+def _plain(p: EnqueueParams) -> bool:
+    """A run that `enqueue` would insert without a lookup or a rule: no keys, no schedule, no overlap."""
+    return (
+        p.request_key is None and p.idempotency_key is None and p.schedule_id is None and p.overlap is None
+        and p.end_reason is None and p.triggered_by is not TriggeredBy.SERVICE and p.queue_limit is None
+        and not p.set_queue_limit
+    )  # fmt: skip
 
 
 def run_or_raise(conn: sqlite3.Connection, run_id: str) -> Run:
@@ -38,7 +52,8 @@ def run_or_raise(conn: sqlite3.Connection, run_id: str) -> Run:
     return rows.run_from_row(row)
 
 
-def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
+def _new_run(p: EnqueueParams, now: int) -> tuple[Run, dict[str, object]]:
+    """The run `p` makes, and its row for `insert_run`."""
     available_at = p.delay_until if p.delay_until is not None and p.delay_until > now else now
     status = RunStatus.DELAYED if available_at > now else RunStatus.QUEUED
     expires_at = available_at + int(p.ttl_s * 1_000_000) if p.ttl_s is not None else None
@@ -73,10 +88,7 @@ def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
         replica_index=p.replica_index,
         retry_as_new_run=p.retry_as_new_run,
     )
-    _exec(
-        conn,
-        "insert_run",
-        {
+    row: dict[str, object] = {
             "id": run.id, "task": run.task, "status": run.status.value, "queue": run.queue,
             "concurrency_key": run.concurrency_key, "payload": run.payload, "payload_type": run.payload_type,
             "context": run.context, "tags": rows.json_text(run.tags), "metadata": rows.json_text(run.metadata),
@@ -88,8 +100,13 @@ def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
             "created_at": now, "updated_at": now, "delayed_until": run.delayed_until,
             "schedule_id": p.schedule_id, "schedule_key": p.schedule_key, "replica_index": p.replica_index,
             "retry_as_new_run": int(p.retry_as_new_run),
-        },
-    )  # fmt: skip
+    }  # fmt: skip
+    return run, row
+
+
+def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
+    run, row = _new_run(p, now)
+    _exec(conn, "insert_run", row)
     return run
 
 
