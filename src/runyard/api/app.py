@@ -20,6 +20,7 @@ from runyard.api.auth import AuthMiddleware
 from runyard.api.common import TOO_DEEP, ApiError, Handler, json_response
 from runyard.api.dialects import DIALECTS, all_endpoints, error_for_path, is_open, token_grants
 from runyard.api.openapi import build_openapi, docs_html
+from runyard.api.routing import IndexedRouter
 from runyard.errors import RunyardError
 from runyard.runtime import Runtime
 
@@ -127,6 +128,7 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,
     )
+    app.router = IndexedRouter(routes, lifespan=lifespan)  # Starlette's, trying only routes that could match
     app.state.service = runtime.service
     app.state.runtime = runtime
     app.state.max_body_bytes = runtime.settings.max_body_bytes

@@ -1,0 +1,58 @@
+"""The indexed router picks exactly the route Starlette's own ordered scan picks, for every route of every dialect
+and for paths no route has (wrong methods, extra or missing segments, unknown prefixes, trailing slashes)."""
+
+from __future__ import annotations
+
+import re
+
+from starlette.routing import BaseRoute, Match, Route
+
+from runyard.api.dialects import all_endpoints
+from runyard.api.routing import IndexedRouter
+
+
+async def _nothing(request: object) -> None:  # pragma: no cover - never called
+    return None
+
+
+def _router() -> IndexedRouter:
+    by_path: dict[str, list[str]] = {}
+    for ep in all_endpoints():
+        by_path.setdefault(ep.path, []).append(ep.method)
+    ordered = sorted(by_path, key=lambda path: [seg.startswith("{") for seg in path.split("/")])
+    routes: list[BaseRoute] = [Route(p, _nothing, methods=by_path[p]) for p in ordered]
+    routes += [Route("/openapi.json", _nothing, methods=["GET"]), Route("/docs", _nothing, methods=["GET"])]
+    return IndexedRouter(routes)
+
+
+def _pick(routes: list[BaseRoute], method: str, path: str) -> tuple[BaseRoute | None, Match]:
+    scope = {"type": "http", "method": method, "path": path, "root_path": "", "headers": []}
+    partial = None
+    for route in routes:
+        match, _ = route.matches(scope)
+        if match is Match.FULL:
+            return route, Match.FULL
+        if match is Match.PARTIAL and partial is None:
+            partial = route
+    return partial, Match.PARTIAL if partial else Match.NONE
+
+
+def _paths(router: IndexedRouter) -> list[str]:
+    found = ["/", "", "/nope", "/a/b/c/d/e/f/g/h/i/j/k", "/api", "/api/", "/v1//runs", "/%2F/x"]
+    for route in router.routes:
+        assert isinstance(route, Route)
+        path = re.sub(r"\{[^}]+\}", "x1", route.path)
+        found += [path, path + "/", path + "/extra", path.rsplit("/", 1)[0], "/zz" + path, path.replace("/", "//", 1)]
+    return found
+
+
+def test_the_index_picks_what_the_ordered_scan_picks() -> None:
+    router = _router()
+    checked = 0
+    for path in _paths(router):
+        for method in ("GET", "POST", "PUT", "PATCH", "DELETE"):
+            expected = _pick(router.routes, method, path)
+            assert _pick(router._candidates(path), method, path) == expected, (method, path)
+            checked += 1
+    assert checked > 1000
+    assert len(router._index) < 400  # the index is bounded by the routes, not by the paths asked
