@@ -3,9 +3,11 @@ and the problem+json error shape."""
 
 from __future__ import annotations
 
+import functools
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from types import MappingProxyType
 from typing import Any
 
 import msgspec
@@ -45,6 +47,32 @@ class Endpoint:
     # OpenAPI links from its success response: name -> (method, path, {parameter: runtime expression}),
     # e.g. {"GetRun": ("GET", "/v1/runs/{id}", {"id": "$response.body#/run/id"})}
     links: dict[str, tuple[str, str, dict[str, str]]] = field(default_factory=dict)
+
+
+def query(request: Request) -> Mapping[str, str]:
+    """The request's query parameters (the last value of a repeated one); no parsing when there is no query."""
+    if not request.scope.get("query_string"):
+        return _NO_QUERY
+    return request.query_params
+
+
+_NO_QUERY: Mapping[str, str] = MappingProxyType({})
+
+
+def base_url(request: Request) -> str:
+    """`request.base_url` without its trailing slash, remembered per (scheme, host, root path, server)."""
+    scope = request.scope
+    host = next((value for name, value in scope["headers"] if name == b"host"), None)
+    server = scope.get("server")
+    return _base_url(scope.get("scheme", "http"), host, scope.get("root_path", ""), tuple(server) if server else None)
+
+
+@functools.lru_cache(maxsize=256)
+def _base_url(scheme: str, host: bytes | None, root_path: str, server: tuple[str, int] | None) -> str:
+    headers = [] if host is None else [(b"host", host)]
+    scope = {"type": "http", "scheme": scheme, "headers": headers, "root_path": root_path, "server": server,
+             "path": "/", "query_string": b""}  # fmt: skip
+    return str(Request(scope).base_url).rstrip("/")
 
 
 def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:

@@ -20,10 +20,12 @@ from runyard.api.common import (
     Endpoint,
     Problem,
     ProblemDetail,
+    base_url,
     int_schema,
     json_response,
     parse_int,
     problem,
+    query,
     read_body,
 )
 from runyard.api.dialect import Dialect
@@ -195,7 +197,7 @@ def _service(request: Request) -> Service:
 
 
 def _base(request: Request) -> str:
-    return str(request.base_url).rstrip("/")
+    return base_url(request)
 
 
 def _run_id(request: Request) -> str:
@@ -206,7 +208,7 @@ def _run_id(request: Request) -> str:
 
 
 def _bool_query(request: Request, name: str) -> bool:
-    raw = request.query_params.get(name)
+    raw = query(request).get(name)
     if raw is None or raw == "":
         return False
     if raw.lower() in ("true", "1"):
@@ -217,7 +219,7 @@ def _bool_query(request: Request, name: str) -> bool:
 
 
 def _int_query(request: Request, name: str, default: int, low: int, high: int) -> int:
-    raw = request.query_params.get(name)
+    raw = query(request).get(name)
     if raw is None:
         return default
     try:
@@ -234,7 +236,7 @@ async def trigger_run(request: Request) -> Response:
         raise _invalid("path.taskName", problem_text, name)
     wait = _bool_query(request, "wait")
     wait_timeout = _int_query(request, "waitTimeout", WAIT_DEFAULT_S, 1, 240)
-    via = request.query_params.get("via", "")
+    via = query(request).get("via", "")
     if via not in ("", "ui", "cli"):
         raise _invalid("query.via", "expected one of: ui, cli", via)
     raw = await read_body(request)
