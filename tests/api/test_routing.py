@@ -7,7 +7,7 @@ import re
 
 from starlette.routing import BaseRoute, Match, Route
 
-from runyard.api.dialects import all_endpoints
+from runyard.api.dialects import DEFAULT, DIALECTS, all_endpoints, dialect_for
 from runyard.api.routing import IndexedRouter
 
 
@@ -56,3 +56,13 @@ def test_the_index_picks_what_the_ordered_scan_picks() -> None:
             checked += 1
     assert checked > 1000
     assert len(router._index) < 400  # the index is bounded by the routes, not by the paths asked
+
+
+def test_a_path_belongs_to_the_dialect_with_the_longest_prefix_it_starts_with() -> None:
+    paths = [ep.path for ep in all_endpoints()] + ["/", "/x", "/api", "/api/", "/v0", "/v1/", "/health", "/docs"]
+    paths += [p + "/more" for p in paths] + [p[:-1] for p in paths if len(p) > 1]
+    for path in paths:
+        lengths = [d.match(path) for d in DIALECTS]
+        best = max(lengths)
+        expected = DIALECTS[lengths.index(best)] if best >= 0 else DEFAULT
+        assert dialect_for(path) is expected, path

@@ -43,12 +43,19 @@ DEFAULT = DIALECTS[0]  # answers for paths no dialect owns (docs, unknown routes
 APP_OPEN_PATHS = frozenset({"/openapi.json", "/docs"})  # the app's own, served without an API key
 
 
+# Every dialect's prefixes, longest first: the first one a path starts with names its dialect (on a tie, the
+# dialect listed first, as before).
+_PREFIXES = sorted(
+    ((prefix, i, dialect) for i, dialect in enumerate(DIALECTS) for prefix in dialect.prefixes),
+    key=lambda item: (-len(item[0]), item[1]),
+)
+
+
 def dialect_for(path: str) -> Dialect:
-    best, length = DEFAULT, -1
-    for dialect in DIALECTS:
-        if (n := dialect.match(path)) > length:
-            best, length = dialect, n
-    return best
+    for prefix, _, dialect in _PREFIXES:
+        if path.startswith(prefix):
+            return dialect
+    return DEFAULT
 
 
 def error_for_path(path: str, status: int, message: str, errors: list[ProblemDetail] | None = None) -> Response:
