@@ -8,7 +8,7 @@ import re
 from starlette.routing import BaseRoute, Match, Route
 
 from runyard.api.dialects import DEFAULT, DIALECTS, all_endpoints, dialect_for
-from runyard.api.routing import IndexedRouter
+from runyard.api.routing import IndexedRouter, hot_route
 
 
 async def _nothing(request: object) -> None:  # pragma: no cover - never called
@@ -66,3 +66,29 @@ def test_a_path_belongs_to_the_dialect_with_the_longest_prefix_it_starts_with() 
         best = max(lengths)
         expected = DIALECTS[lengths.index(best)] if best >= 0 else DEFAULT
         assert dialect_for(path) is expected, path
+
+
+def test_a_hot_route_takes_exactly_the_requests_starlette_would_give_its_handler() -> None:
+    router = _router()
+    hot = [hot_route(ep.method, ep.path, _nothing, router.routes) for ep in all_endpoints() if ep.hot]
+    assert len(hot) == 3 and all(h is not None for h in hot)
+    paths = [*_paths(router), "/api/tasks/run/run", "/api/tasks/bulk/run", "/api/tasks//run", "/v1/tasks/x/trigger/"]
+    for route in hot:
+        assert route is not None
+        for path in paths:
+            for method in ("GET", "POST", "PUT"):
+                picked, match = _pick(router.routes, method, path)
+                expected = match is Match.FULL and isinstance(picked, Route) and picked.path == route.path
+                assert (route.match(method, path) is not None) == expected, (route.path, method, path)
+
+
+def test_a_literal_route_tried_first_shadows_the_hot_routes_parameter() -> None:
+    routes: list[BaseRoute] = [
+        Route("/api/tasks/bulk/{x}", _nothing, methods=["POST"]),
+        Route("/api/{kind}/special/run", _nothing, methods=["POST"]),
+        Route("/api/tasks/{taskName}/run", _nothing, methods=["POST"]),
+    ]
+    route = hot_route("POST", "/api/tasks/{taskName}/run", _nothing, routes)
+    assert route is not None and route.shadows == {"bulk"}
+    assert route.match("POST", "/api/tasks/bulk/run") is None and route.match("POST", "/api/tasks/a/run")
+    assert hot_route("POST", "/api/x/{a}", _nothing, [Route("/api/{p:path}", _nothing, methods=["POST"])]) is None

@@ -20,7 +20,7 @@ from runyard.api.auth import AuthMiddleware
 from runyard.api.common import TOO_DEEP, ApiError, Handler, json_response
 from runyard.api.dialects import DIALECTS, all_endpoints, error_for_path, is_open, token_grants
 from runyard.api.openapi import build_openapi, docs_html
-from runyard.api.routing import IndexedRouter
+from runyard.api.routing import HotRoutes, IndexedRouter, hot_route
 from runyard.errors import RunyardError
 from runyard.runtime import Runtime
 
@@ -85,6 +85,12 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
     routes = [Route(path, _dispatch(by_path[path]), methods=list(by_path[path])) for path in ordered]
     routes += [Route("/openapi.json", openapi, methods=["GET"]), Route("/docs", docs, methods=["GET"])]
 
+    hot = [
+        found
+        for ep in endpoints
+        if ep.hot and (found := hot_route(ep.method, ep.path, guarded(ep.handler), list(routes))) is not None
+    ]
+
     async def http_error(request: Request, exc: Exception) -> Response:
         assert isinstance(exc, HTTPException)
         message = {404: "not found", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
@@ -123,7 +129,8 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
                 is_open=is_open,
                 deny=error_for_path,
                 check_token=check_token,
-            )
+            ),
+            Middleware(HotRoutes, routes=hot),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,

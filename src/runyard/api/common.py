@@ -47,6 +47,7 @@ class Endpoint:
     # OpenAPI links from its success response: name -> (method, path, {parameter: runtime expression}),
     # e.g. {"GetRun": ("GET", "/v1/runs/{id}", {"id": "$response.body#/run/id"})}
     links: dict[str, tuple[str, str, dict[str, str]]] = field(default_factory=dict)
+    hot: bool = False  # served before Starlette's router (runyard.api.routing.HotRoutes): the trigger routes
 
 
 def query(request: Request) -> Mapping[str, str]:

@@ -298,7 +298,7 @@ async def health(request: Request) -> Response:
 ENDPOINTS = [
     Endpoint("GET", "/health", health, "Liveness", "native", response=Health, auth=False),
     Endpoint("GET", "/v1/tasks", list_tasks, "List tasks", "native", response=TaskList),
-    Endpoint("POST", "/v1/tasks/{name}/trigger", trigger, "Trigger a run", "native", body=TriggerBody,
+    Endpoint("POST", "/v1/tasks/{name}/trigger", trigger, "Trigger a run", "native", hot=True, body=TriggerBody,
              response=TriggerResult, status=201,
              also={200: "an idempotency key or Idempotency-Key header matched an existing run (cached: true)"}),
     Endpoint("GET", "/v1/runs", list_runs, "List runs, newest first", "native", response=RunsPage,

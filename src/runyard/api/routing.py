@@ -12,11 +12,16 @@ as before (trailing-slash redirect, 404), so every answer is the one Starlette w
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from starlette._utils import get_route_path
+from starlette.requests import Request
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, Route, Router
-from starlette.types import Receive, Scope, Send
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 Key = tuple[int, str]
+Handler = Callable[[Request], Awaitable[Response]]
 
 
 def _key(path: str) -> Key:
@@ -91,3 +96,73 @@ class IndexedRouter(Router):
             await partial.handle(scope, receive, send)
             return
         await super().app(scope, receive, send)  # nothing can match: a redirect or a 404, as Starlette decides
+
+
+class HotRoute:
+    """One route of the form `/literal/.../{param}/literal...` (one parameter, a whole segment)."""
+
+    def __init__(self, method: str, path: str, handler: Handler, shadows: frozenset[str]) -> None:
+        head, _, rest = path.partition("{")
+        name, _, tail = rest.partition("}")
+        if not head.endswith("/") or "{" in tail or ":" in name or not name:
+            raise ValueError(f"not a hot route: {path}")
+        self.method, self.path, self.handler = method, path, handler
+        self.head, self.name, self.tail = head, name, tail
+        self.shadows = shadows  # values of the parameter that another route, tried first, would take
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        if method != self.method or not path.startswith(self.head) or not path.endswith(self.tail):
+            return None
+        value = path[len(self.head) : len(path) - len(self.tail)]
+        if not value or "/" in value or value in self.shadows:
+            return None
+        return {self.name: value}
+
+
+class HotRoutes:
+    """The routes every trigger takes, served straight from the middleware stack, after authentication:
+    without Starlette's exception middleware, router and request/response wrapper, which cost a trigger more
+    than its own handler did. A request is taken only when Starlette's router would have given it to the
+    same handler (`shadows`: the parameter values that another route matches first); everything else, and
+    every error the handler does not render itself, goes the usual way."""
+
+    def __init__(self, app: ASGIApp, routes: list[HotRoute]) -> None:
+        self.app = app
+        self.routes = routes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            path = get_route_path(scope)
+            for route in self.routes:
+                params = route.match(scope["method"], path)
+                if params is not None:
+                    scope["path_params"] = params
+                    response = await route.handler(Request(scope, receive))
+                    await response(scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+def hot_route(method: str, path: str, handler: Handler, routes: list[BaseRoute]) -> HotRoute | None:
+    """`path`'s hot route, or None if another route could take its requests in ways this does not model.
+    Its shadows are the literals of routes that Starlette tries before it for the same requests: a route
+    sorted first (a literal where `path` has its parameter, equal literals before that position) that
+    matches the same method and path shape."""
+    shape = path.split("/")
+    index = next(i for i, seg in enumerate(shape) if seg.startswith("{"))
+    shadows = set()
+    for route in routes:
+        if not isinstance(route, Route) or route.path == path or method not in (route.methods or ()):
+            continue
+        if ":path}" in route.path:  # may match any number of segments
+            if path.startswith(route.path.partition("{")[0]):
+                return None
+            continue
+        other = route.path.split("/")
+        if len(other) != len(shape) or other[index].startswith("{"):
+            continue  # another shape, or a parameter here too: then it sorts after `path` or never overlaps
+        if other[:index] == shape[:index] and all(
+            a == b or b.startswith("{") for a, b in zip(shape[index + 1 :], other[index + 1 :], strict=True)
+        ):
+            shadows.add(other[index])
+    return HotRoute(method, path, handler, frozenset(shadows))

@@ -459,7 +459,8 @@ async def error_schema(request: Request) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/api/tasks/{taskName}/run", trigger_run, "Trigger a new run", "runwisp", body=TriggerRunBody,
+    Endpoint("POST", "/api/tasks/{taskName}/run", trigger_run, "Trigger a new run", "runwisp", hot=True,
+             body=TriggerRunBody,
              response=RunWispRun, status=201,
              query={"wait": "block until the run ends", "waitTimeout": "1..240 s", "via": "ui | cli"},
              schemas={"taskName": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,100}$"},

@@ -382,7 +382,7 @@ async def upload_packet(request: Request) -> Response:
 
 
 ENDPOINTS = [
-    Endpoint("POST", "/api/v1/tasks/{taskIdentifier}/trigger", trigger_task, "Trigger a task", "trigger.dev",
+    Endpoint("POST", "/api/v1/tasks/{taskIdentifier}/trigger", trigger_task, "Trigger a task", "trigger.dev", hot=True,
              body=TriggerBody, response=TriggerResponse),
     Endpoint("POST", "/api/v2/tasks/batch", batch_trigger, "Batch trigger (one request)", "trigger.dev",
              body=BatchBody, response=BatchV3Response),
