@@ -16,6 +16,7 @@ from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 
 import runyard
+from runyard import heap
 from runyard.api.auth import AuthMiddleware
 from runyard.api.common import TOO_DEEP, ApiError, Handler, json_response
 from runyard.api.dialects import DIALECTS, all_endpoints, error_for_path, is_open, token_grants
@@ -115,6 +116,7 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
         await runtime.start()
         if on_started is not None:
             on_started(runtime)
+        heap.trim()
         try:
             yield
         finally:
