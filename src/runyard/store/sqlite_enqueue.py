@@ -7,9 +7,9 @@ import sqlite3
 from runyard.models import EndReason, OverlapPolicy, Run, RunStatus, TriggeredBy
 from runyard.store import rows
 from runyard.store.base import EnqueueParams, EnqueueResult, NotFound
-from runyard.store.sqlite_sql import Q
 from runyard.store.sqlite_sql import all_ as _all
 from runyard.store.sqlite_sql import exec_ as _exec
+from runyard.store.sqlite_sql import insert_many
 from runyard.store.sqlite_sql import one as _one
 
 # How a run that ends before it starts is recorded: (engine status, error message).
@@ -31,7 +31,7 @@ def enqueue_many(conn: sqlite3.Connection, params: list[EnqueueParams], now: int
     }
     if all(p.batch_id in fresh and _plain(p) for p in params):  # nothing to look up: one statement for all
         made = [_new_run(p, now) for p in params]
-        conn.executemany(Q["insert_run"], [row for _run, row in made])
+        insert_many(conn, "insert_run", [row for _run, row in made])
         return [EnqueueResult(run=run) for run, _row in made]
     return [enqueue(conn, p, now, new_batch=p.batch_id in fresh) for p in params]
 

@@ -1,0 +1,45 @@
+"""`insert_many`: a named INSERT for many rows in as few multi-row statements as the variable limit allows."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from runyard.store.sqlite import migrate
+from runyard.store.sqlite_conn import connect
+from runyard.store.sqlite_sql import insert_many
+
+
+def _row(i: int) -> dict[str, object]:
+    return {
+        "id": f"R{i:04d}", "task": "t", "status": "queued", "queue": "task/t", "concurrency_key": "",
+        "payload": f'{{"n":{i}}}'.encode(), "payload_type": "application/json", "context": None, "tags": "[]",
+        "metadata": None, "idempotency_key": None, "idempotency_expires_at": None, "request_key": None,
+        "priority": i % 3, "available_at": 1000 + i, "expires_at": None, "ttl_s": 1.5, "max_attempts": 2,
+        "max_duration_s": None, "triggered_by": "api", "replay_of": None, "batch_id": "B", "batch_index": i,
+        "created_at": 5, "updated_at": 5, "delayed_until": None, "schedule_id": None, "schedule_key": None,
+        "replica_index": 0, "retry_as_new_run": 0,
+    }  # fmt: skip
+
+
+@pytest.mark.parametrize("variables", [32766, 65, 30])  # 500 rows a statement, 2 a statement, 1 a statement
+def test_every_row_is_inserted_with_its_values(tmp_path: Path, variables: int) -> None:
+    conn = connect(tmp_path / "r.db")
+    migrate(conn)
+    conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variables)
+    rows = [_row(i) for i in range(7)]
+    conn.execute("BEGIN IMMEDIATE")
+    assert insert_many(conn, "insert_run", rows) == 7
+    conn.execute("COMMIT")
+    stored = conn.execute("SELECT id, payload, priority, available_at, ttl_s, batch_index FROM runs ORDER BY id")
+    assert [tuple(r) for r in stored] == [
+        (f"R{i:04d}", f'{{"n":{i}}}'.encode(), i % 3, 1000 + i, 1.5, i) for i in range(7)
+    ]
+    assert insert_many(conn, "insert_run", []) == 0
+
+
+def test_only_a_plain_insert_values_can_be_repeated() -> None:
+    with pytest.raises(ValueError, match="not a plain INSERT"):
+        insert_many(sqlite3.connect(":memory:"), "insert_retry_run", [{"x": 1}])
