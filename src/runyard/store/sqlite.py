@@ -514,7 +514,8 @@ class SqliteStore(SqliteSchedules, SqliteEvals, Store):
             row = _one(conn, "batch_by_id", {"id": batch_id})
             if row is None:
                 raise NotFound(f"batch {batch_id} not found")
-            batch = rows.batch_from_row(row, [r["id"] for r in _all(conn, "batch_run_ids", {"batch_id": batch_id})])
+            ids = _one(conn, "batch_run_ids_text", {"batch_id": batch_id})
+            batch = rows.batch_from_row(row, ids["ids"].split(",") if ids and ids["ids"] else [])
             if seal and batch.sealed:
                 raise Conflict("batch is already sealed")
             merged = {e.index: e for e in batch.errors}
