@@ -70,12 +70,12 @@ def drain_rate(tmp: Path, depth: int) -> float:
 
 
 def store_insert_rate(tmp: Path, runs: int) -> float:
-    """The SQLite store alone: `insert_run` for batches of 1,000 plain runs, one transaction each (the ceiling
+    """The SQLite store alone: its batch insert of 1,000 plain runs, one transaction each (the ceiling
     of a batch trigger on this machine, without HTTP, decoding or an interpreter lock shared with a server)."""
     from runyard.ids import new_ulid, now_us
     from runyard.store.sqlite import migrate
     from runyard.store.sqlite_conn import connect
-    from runyard.store.sqlite_sql import Q
+    from runyard.store.sqlite_sql import insert_many
 
     conn = connect(tmp / "store.db")
     migrate(conn)
@@ -93,7 +93,7 @@ def store_insert_rate(tmp: Path, runs: int) -> float:
     t0 = time.perf_counter()
     for start in range(0, runs, BATCH):
         conn.execute("BEGIN IMMEDIATE")
-        conn.executemany(Q["insert_run"], rows[start : start + BATCH])
+        insert_many(conn, "insert_run", rows[start : start + BATCH])
         conn.execute("COMMIT")
     elapsed = time.perf_counter() - t0
     conn.close()
