@@ -10,18 +10,7 @@ import pytest
 from runyard.store.sqlite import migrate
 from runyard.store.sqlite_conn import connect
 from runyard.store.sqlite_sql import insert_many
-
-
-def _row(i: int) -> dict[str, object]:
-    return {
-        "id": f"R{i:04d}", "task": "t", "status": "queued", "queue": "task/t", "concurrency_key": "",
-        "payload": f'{{"n":{i}}}'.encode(), "payload_type": "application/json", "context": None, "tags": "[]",
-        "metadata": None, "idempotency_key": None, "idempotency_expires_at": None, "request_key": None,
-        "priority": i % 3, "available_at": 1000 + i, "expires_at": None, "ttl_s": 1.5, "max_attempts": 2,
-        "max_duration_s": None, "triggered_by": "api", "replay_of": None, "batch_id": "B", "batch_index": i,
-        "created_at": 5, "updated_at": 5, "delayed_until": None, "schedule_id": None, "schedule_key": None,
-        "replica_index": 0, "retry_as_new_run": 0,
-    }  # fmt: skip
+from tests.store.conftest import run_row
 
 
 @pytest.mark.parametrize("variables", [32766, 65, 30])  # 500 rows a statement, 2 a statement, 1 a statement
@@ -29,7 +18,7 @@ def test_every_row_is_inserted_with_its_values(tmp_path: Path, variables: int) -
     conn = connect(tmp_path / "r.db")
     migrate(conn)
     conn.setlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER, variables)
-    rows = [_row(i) for i in range(7)]
+    rows = [run_row(i) for i in range(7)]
     conn.execute("BEGIN IMMEDIATE")
     assert insert_many(conn, "insert_run", rows) == 7
     conn.execute("COMMIT")

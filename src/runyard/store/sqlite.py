@@ -43,9 +43,11 @@ from runyard.store.base import (
 )
 from runyard.store.sqlfile import migrations
 from runyard.store.sqlite_claim import ClaimCursors, claim
-from runyard.store.sqlite_conn import Readers, Writer
+from runyard.store.sqlite_conn import InsertRow, Readers, Writer
 from runyard.store.sqlite_enqueue import enqueue as _enqueue
 from runyard.store.sqlite_enqueue import enqueue_many as _enqueue_many
+from runyard.store.sqlite_enqueue import new_run as _new_run
+from runyard.store.sqlite_enqueue import plain as _plain
 from runyard.store.sqlite_enqueue import run_or_raise as _run_or_raise
 from runyard.store.sqlite_evals import SqliteEvals
 from runyard.store.sqlite_schedules import SqliteSchedules
@@ -220,6 +222,10 @@ class SqliteStore(SqliteSchedules, SqliteEvals, Store):
 
     # -- runs: writes -------------------------------------------------------------------------------
     async def enqueue(self, params: EnqueueParams) -> EnqueueResult:
+        if _plain(params) and params.batch_id is None:  # nothing to look up: a row, merged with its neighbours
+            run, row = _new_run(params, now_us())
+            inserted: EnqueueResult = await self._write(InsertRow("insert_run", row, EnqueueResult(run=run)))
+            return inserted
         result: EnqueueResult = await self._write(lambda c: _enqueue(c, params, now_us()))
         return result
 

@@ -29,14 +29,14 @@ def enqueue_many(conn: sqlite3.Connection, params: list[EnqueueParams], now: int
         for batch_id in {p.batch_id for p in params if p.batch_id is not None}
         if not _one(conn, "batch_has_runs", {"batch_id": batch_id})["found"]  # type: ignore[index]
     }
-    if all(p.batch_id in fresh and _plain(p) for p in params):  # nothing to look up: one statement for all
-        made = [_new_run(p, now) for p in params]
+    if all(p.batch_id in fresh and plain(p) for p in params):  # nothing to look up: one statement for all
+        made = [new_run(p, now) for p in params]
         insert_many(conn, "insert_run", [row for _run, row in made])
         return [EnqueueResult(run=run) for run, _row in made]
     return [enqueue(conn, p, now, new_batch=p.batch_id in fresh) for p in params]
 
 
-def _plain(p: EnqueueParams) -> bool:
+def plain(p: EnqueueParams) -> bool:
     """A run that `enqueue` would insert without a lookup or a rule: no keys, no schedule, no overlap."""
     return (
         p.request_key is None and p.idempotency_key is None and p.schedule_id is None and p.overlap is None
@@ -52,7 +52,7 @@ def run_or_raise(conn: sqlite3.Connection, run_id: str) -> Run:
     return rows.run_from_row(row)
 
 
-def _new_run(p: EnqueueParams, now: int) -> tuple[Run, dict[str, object]]:
+def new_run(p: EnqueueParams, now: int) -> tuple[Run, dict[str, object]]:
     """The run `p` makes, and its row for `insert_run`."""
     available_at = p.delay_until if p.delay_until is not None and p.delay_until > now else now
     status = RunStatus.DELAYED if available_at > now else RunStatus.QUEUED
@@ -105,7 +105,7 @@ def _new_run(p: EnqueueParams, now: int) -> tuple[Run, dict[str, object]]:
 
 
 def _insert_run(conn: sqlite3.Connection, p: EnqueueParams, now: int) -> Run:
-    run, row = _new_run(p, now)
+    run, row = new_run(p, now)
     _exec(conn, "insert_run", row)
     return run
 
