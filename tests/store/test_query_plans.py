@@ -22,7 +22,7 @@ HOT = [
     "pending_queues", "pending_keys", "due_in_queue", "due_in_partition", "busy_keys", "start_runs", "insert_attempts",
     # trigger
     "insert_run", "run_by_id", "run_by_request_key", "run_holding_idempotency_key", "run_by_batch_item",
-    "batch_has_runs",
+    "batch_has_runs", "batch_run_ids_text",
     "queue_by_name", "insert_queue_if_missing",
     # execution
     "owned_attempts", "extend_leases", "end_attempt", "complete_run", "end_run", "requeue_run", "cancel_run",
