@@ -80,7 +80,7 @@ class WorkerPool:
     def fork_now(self, close: list[int]) -> None:
         """Fork the worker processes now, while this process is one thread with everything imported, so that
         they share its memory (`runyard.forking`); `start()` then adopts them. `close`: descriptors the
-        children must not keep (the listening socket). Without it, or if threads run, `start()` spawns."""
+        children must not keep (the listening socket). Not called, or with threads running, `start()` spawns."""
         if not can_fork():
             return
         freeze()
