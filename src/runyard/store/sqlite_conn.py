@@ -11,6 +11,7 @@ process crash). Readers use their own connections and never write.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import queue
 import sqlite3
 import threading
@@ -69,22 +70,20 @@ class InsertRow:
 
 
 def _run_ops(conn: sqlite3.Connection, ops: list[WriteOp]) -> list[tuple[bool, Any]]:
+    """Every operation's result, in order; consecutive `InsertRow`s of one query as one `insert_many`."""
     results: list[tuple[bool, Any]] = []
-    i = 0
-    while i < len(ops):
-        op = ops[i]
-        if isinstance(op, InsertRow):
-            j = i + 1
-            while j < len(ops) and isinstance(ops[j], InsertRow) and ops[j].query == op.query:  # type: ignore[attr-defined]
-                j += 1
-            group: list[InsertRow] = ops[i:j]  # type: ignore[assignment]
-            insert_many(conn, op.query, [o.row for o in group])
-            results += [(True, o.result) for o in group]
-            i = j
+    for query, group in itertools.groupby(ops, key=_insert_query):
+        if query is None:
+            results += [(True, op(conn)) for op in group]
         else:
-            results.append((True, op(conn)))
-            i += 1
+            inserts = [op for op in group if isinstance(op, InsertRow)]
+            insert_many(conn, query, [op.row for op in inserts])
+            results += [(True, op.result) for op in inserts]
     return results
+
+
+def _insert_query(op: WriteOp) -> str | None:
+    return op.query if isinstance(op, InsertRow) else None
 
 
 class Writer:
