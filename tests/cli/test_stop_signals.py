@@ -40,6 +40,16 @@ def _workers(proc: subprocess.Popen[str]) -> list[str]:
     return pids
 
 
+def _stopped_cleanly(proc: subprocess.Popen[str], workers: list[str]) -> str:
+    """The stopped server restarted no worker and printed no traceback, and its workers are gone; its stderr."""
+    stderr = proc.stderr.read() if proc.stderr else ""
+    assert "starting another" not in stderr and "Traceback" not in stderr, stderr
+    time.sleep(0.5)
+    for pid in workers:
+        assert not Path(f"/proc/{pid}").exists(), f"worker process {pid} outlived the server"
+    return stderr
+
+
 # uvicorn stops gracefully, then passes the signal on: SIGTERM ends the process as killed by it (-15, what
 # systemd expects of the signal it sent), Ctrl-C ends with 130 after one line.
 @pytest.mark.parametrize(("sig", "code"), [(signal.SIGTERM, -signal.SIGTERM), (signal.SIGINT, 130)])
@@ -50,13 +60,9 @@ def test_a_signal_to_the_whole_group_stops_everything_once(tmp_path: Path, sig: 
         assert len(workers) == 2
         os.killpg(proc.pid, sig)  # every process of the server's group at once (its workers have their own)
         assert proc.wait(30) == code
-        stderr = proc.stderr.read() if proc.stderr else ""
-        assert "starting another" not in stderr and "Traceback" not in stderr, stderr
+        stderr = _stopped_cleanly(proc, workers)
         if sig is signal.SIGINT:
             assert "runyard stopped" in stderr
-        time.sleep(0.5)
-        for pid in workers:
-            assert not Path(f"/proc/{pid}").exists(), f"worker process {pid} outlived the server"
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
@@ -73,11 +79,7 @@ def test_a_cgroup_wide_sigterm_does_not_restart_the_workers(tmp_path: Path) -> N
         for pid in [proc.pid, *map(int, workers)]:
             os.kill(pid, signal.SIGTERM)
         proc.wait(30)
-        stderr = proc.stderr.read() if proc.stderr else ""
-        assert "starting another" not in stderr and "Traceback" not in stderr, stderr
-        time.sleep(0.5)
-        for pid in workers:
-            assert not Path(f"/proc/{pid}").exists(), f"worker process {pid} outlived the server"
+        _stopped_cleanly(proc, workers)
     finally:
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
