@@ -177,16 +177,14 @@ class Hub:
                 assert isinstance(claimed, Claimed)
                 conn.attempts[claimed.attempt.id] = claimed.run.task
                 self.events.publish("started", claimed.run)
-        elif op == "complete_attempt":
+        elif op in ("complete_attempt", "fail_attempt"):
             conn.attempts.pop(decode(raw, _AttemptRef).attempt_id, None)
             if result is not None:
                 assert isinstance(result, Run)
-                self.events.publish(outcome_event(result), result)
-        elif op == "fail_attempt":
-            conn.attempts.pop(decode(raw, _AttemptRef).attempt_id, None)
-            if result is not None:
-                assert isinstance(result, Run)
-                for kind, changed in await outcome_events(self.store, decode(raw, FailParams), result):
+                events = [(outcome_event(result), result)]
+                if op == "fail_attempt":  # and `created` for a run that retries it as a new run
+                    events = await outcome_events(self.store, decode(raw, FailParams), result)
+                for kind, changed in events:
                     self.events.publish(kind, changed)
         elif op == "heartbeat":
             for attempt_id in result:
