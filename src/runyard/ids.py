@@ -16,6 +16,16 @@ _last_ms = 0
 _last_rand = 0
 
 
+def _reset_in_child() -> None:
+    """A forked process starts afresh: in the parent's millisecond it would count on from the parent's last
+    random part and make the ids the parent makes next."""
+    global _last_ms, _last_rand
+    _last_ms, _last_rand = 0, 0
+
+
+os.register_at_fork(after_in_child=_reset_in_child)
+
+
 _PAIRS = [_ALPHABET[i >> 5] + _ALPHABET[i & 31] for i in range(1024)]  # 10 bits -> 2 characters
 
 

@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 
+from runyard import heap
 from runyard.checks import task_problems
 from runyard.events import EventBus
 from runyard.ids import new_ulid
@@ -108,6 +109,7 @@ def main(argv: list[str] | None = None) -> None:
     die_with_parent(args.parent)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s[%(process)d]: %(message)s")
+    heap.fewer_collections()
 
     async def open_channel(on_notice: NoticeHandler) -> Channel:
         if args.fd is not None:

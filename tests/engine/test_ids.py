@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import os
+
 from runyard.ids import encode_128, is_ulid, new_ulid
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
@@ -19,3 +21,21 @@ def test_ulids_are_valid_unique_and_increase() -> None:
     assert all(is_ulid(i) for i in ids)
     assert len(set(ids)) == len(ids)
     assert ids == sorted(ids)
+
+
+def test_a_forked_process_does_not_repeat_its_parents_ids() -> None:
+    """After a fork, parent and child make ULIDs in the same millisecond: none of them may be equal."""
+    new_ulid()  # the parent holds a pool and a last random part
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: write its ids and leave at once
+        os.close(read)
+        os.write(write, ",".join(new_ulid() for _ in range(50)).encode())
+        os._exit(0)
+    os.close(write)
+    parent = [new_ulid() for _ in range(50)]
+    with os.fdopen(read) as pipe:
+        child = pipe.read().split(",")
+    os.waitpid(pid, 0)
+    assert len(child) == 50 and not set(child) & set(parent)
+    assert len({c[10:] for c in child} & {p[10:] for p in parent}) == 0  # nor their random parts

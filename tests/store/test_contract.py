@@ -106,6 +106,20 @@ async def test_request_key_dedupes_a_retried_request(store: Store) -> None:
     assert again.cached and again.run.id == first.run.id
 
 
+async def test_concurrent_repeats_of_a_request_key_make_one_run(store: Store) -> None:
+    """Triggers sent at once (one commit for all), some repeating a request key: one run per key, the repeats
+    answered with it, and the other triggers unaffected."""
+    keys = ["a", "b", "a", None, "b", "a", None]
+    results = await asyncio.gather(*[store.enqueue(params(request_key=k)) for k in keys])
+    by_key = {k: [r for r, key in zip(results, keys, strict=True) if key == k] for k in ("a", "b")}
+    for found in by_key.values():
+        assert len({r.run.id for r in found}) == 1
+        assert [r.cached for r in found] == [False] + [True] * (len(found) - 1)
+    unkeyed = [r for r, key in zip(results, keys, strict=True) if key is None]
+    assert not any(r.cached for r in unkeyed) and len({r.run.id for r in unkeyed}) == 2
+    assert await store.count_runs(ListRunsParams()) == 4
+
+
 async def test_enqueue_many_is_all_or_nothing(store: Store) -> None:
     good = params()
     dup = params()

@@ -48,3 +48,79 @@ async def test_a_row_that_fails_fails_alone(tmp_path: Path) -> None:
         writer.stop()
     conn = sqlite3.connect(tmp_path / "r.db")
     assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 5
+
+
+async def test_a_refused_row_runs_as_its_alone_write(tmp_path: Path) -> None:
+    """A row its unique index refuses, merged or by itself, is answered by its `alone` write; its neighbours
+    are committed as rows."""
+    writer = Writer(tmp_path / "r.db")
+    writer.start(init=migrate)
+
+    def looked_up(conn: sqlite3.Connection) -> str:
+        return "found " + str(conn.execute("SELECT id FROM runs WHERE id = 'R0002'").fetchone()[0])
+
+    try:
+        await writer.submit(InsertRow("insert_run", run_row(2), "first"))
+        alone_by_itself = await writer.submit(InsertRow("insert_run", run_row(2), "inserted", looked_up))
+        assert alone_by_itself == "found R0002"
+        slow = writer.submit(lambda conn: time.sleep(0.2))
+        await asyncio.sleep(0.05)
+        futures = [
+            writer.submit(InsertRow("insert_run", run_row(i), f"done R{i:04d}", looked_up if i == 2 else None))
+            for i in range(4)
+        ]
+        await slow
+        assert await asyncio.gather(*futures) == ["done R0000", "done R0001", "found R0002", "done R0003"]
+    finally:
+        writer.stop()
+    conn = sqlite3.connect(tmp_path / "r.db")
+    assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 4
+
+
+async def test_a_locked_database_is_retried_while_the_loop_serves_on(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+    """Another process's write lock never blocks the event loop: the write waits off the loop and lands once the
+    lock is gone; a lock held past BUSY_TIMEOUT_MS fails the write with SQLite's own error."""
+    writer = Writer(tmp_path / "r.db")
+    writer.start(init=migrate)
+    other = sqlite3.connect(tmp_path / "r.db", isolation_level=None)
+    try:
+        other.execute("BEGIN IMMEDIATE")
+        pending = writer.submit(InsertRow("insert_run", run_row(1), "landed"))
+        ticks = 0
+        for _ in range(20):  # the loop keeps turning while the write waits
+            await asyncio.sleep(0.005)
+            ticks += 1
+        assert ticks == 20 and not pending.done()
+        other.execute("COMMIT")
+        assert await asyncio.wait_for(pending, 2) == "landed"
+
+        monkeypatch.setattr("runyard.store.sqlite_conn.BUSY_TIMEOUT_MS", 100)
+        other.execute("BEGIN IMMEDIATE")
+        started = time.monotonic()
+        failed = writer.submit(InsertRow("insert_run", run_row(2), "never"))
+        try:
+            await asyncio.wait_for(failed, 2)
+        except sqlite3.OperationalError as exc:
+            assert "locked" in str(exc)
+        else:
+            raise AssertionError("a write under a lock held too long must fail")
+        assert 0.09 < time.monotonic() - started < 1.5
+        other.execute("ROLLBACK")
+    finally:
+        other.close()
+        writer.stop()
+    conn = sqlite3.connect(tmp_path / "r.db")
+    assert [r[0] for r in conn.execute("SELECT id FROM runs")] == ["R0001"]
+
+
+async def test_writes_waiting_when_the_store_stops_fail(tmp_path: Path) -> None:
+    writer = Writer(tmp_path / "r.db")
+    writer.start(init=migrate)
+    waiting = writer.submit(InsertRow("insert_run", run_row(1), "never"))
+    writer.stop()
+    try:
+        await asyncio.wait_for(waiting, 2)
+    except sqlite3.ProgrammingError as exc:
+        assert "closed" in str(exc)
+    else:
+        raise AssertionError("a write the store never ran must not succeed")

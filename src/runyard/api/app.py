@@ -117,6 +117,7 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
         if on_started is not None:
             on_started(runtime)
         heap.trim()
+        heap.fewer_collections()
         try:
             yield
         finally:

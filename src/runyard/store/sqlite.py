@@ -1,4 +1,4 @@
-"""The SQLite store (the embedded default): WAL, one group-committing writer thread, reader threads."""
+"""The SQLite store (the embedded default): WAL, one group-committing writer on the event loop, reader threads."""
 
 from __future__ import annotations
 
@@ -222,9 +222,12 @@ class SqliteStore(SqliteSchedules, SqliteEvals, Store):
 
     # -- runs: writes -------------------------------------------------------------------------------
     async def enqueue(self, params: EnqueueParams) -> EnqueueResult:
-        if _plain(params) and params.batch_id is None:  # nothing to look up: a row, merged with its neighbours
+        if _plain(params, request_key=True) and params.batch_id is None:
+            # nothing to look up: a row, merged with its neighbours. A request key's repeat makes the merged
+            # insert fail on its unique index; the writer then runs each write alone, this one as `enqueue`.
             run, row = _new_run(params, now_us())
-            inserted: EnqueueResult = await self._write(InsertRow("insert_run", row, EnqueueResult(run=run)))
+            alone = None if params.request_key is None else lambda c: _enqueue(c, params, now_us())
+            inserted: EnqueueResult = await self._write(InsertRow("insert_run", row, EnqueueResult(run=run), alone))
             return inserted
         result: EnqueueResult = await self._write(lambda c: _enqueue(c, params, now_us()))
         return result

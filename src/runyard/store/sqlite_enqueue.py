@@ -36,10 +36,13 @@ def enqueue_many(conn: sqlite3.Connection, params: list[EnqueueParams], now: int
     return [enqueue(conn, p, now, new_batch=p.batch_id in fresh) for p in params]
 
 
-def plain(p: EnqueueParams) -> bool:
-    """A run that `enqueue` would insert without a lookup or a rule: no keys, no schedule, no overlap."""
+def plain(p: EnqueueParams, *, request_key: bool = False) -> bool:
+    """A run that `enqueue` would insert without a lookup or a rule: no keys, no schedule, no overlap.
+    `request_key=True`: a request key is allowed (its unique index refuses a repeat, which the caller must
+    then run as `enqueue`, which finds the run the key names)."""
     return (
-        p.request_key is None and p.idempotency_key is None and p.schedule_id is None and p.overlap is None
+        (request_key or p.request_key is None) and p.idempotency_key is None and p.schedule_id is None
+        and p.overlap is None
         and p.end_reason is None and p.triggered_by is not TriggeredBy.SERVICE and p.queue_limit is None
         and not p.set_queue_limit
     )  # fmt: skip
