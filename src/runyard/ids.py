@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import threading
 import time
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 _ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"  # Crockford base32
 ULID_RE = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 _lock = threading.Lock()
 _last_ms = 0
 _last_rand = 0
@@ -68,13 +70,20 @@ def us_to_datetime(us: int) -> datetime:
     return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
 
 
+@functools.lru_cache(maxsize=4096)
+def _second(seconds: int) -> str:
+    """`YYYY-MM-DDTHH:MM:SS.` of a second since the epoch (cached: a busy server renders the same few seconds
+    over and over, and strftime is most of a timestamp's cost)."""
+    return (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S.")
+
+
 def us_to_iso(us: int) -> str:
     """RFC 3339 in UTC with a `Z` and millisecond precision (what JavaScript's Date parses)."""
-    dt = us_to_datetime(us)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
+    seconds, micros = divmod(us, 1_000_000)
+    return f"{_second(seconds)}{micros // 1000:03d}Z"
 
 
 def us_to_rfc3339(us: int) -> str:
     """RFC 3339 in UTC with a `Z` and microsecond precision."""
-    dt = us_to_datetime(us)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}Z"
+    seconds, micros = divmod(us, 1_000_000)
+    return f"{_second(seconds)}{micros:06d}Z"

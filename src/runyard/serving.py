@@ -4,7 +4,8 @@ uvicorn closes an idle keep-alive connection, but a client that connects and nev
 declares a body longer than it sends, holds its connection (and, for the body, a request task) forever. The
 protocol below arms one timer per connection: the headers must arrive within `header_timeout`, and a body
 must keep arriving, at least one piece every `body_timeout`. A client that misses either is cut off with one
-line in the log. `max_connections` caps open connections (uvicorn answers 503 past it).
+line in the log. `max_connections` caps open connections (uvicorn answers 503 past it). A response leaves in one write
+(`OneWrite`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,42 @@ from typing import Any
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 log = logging.getLogger("runyard.http")
+
+
+class OneWrite:
+    """The transport a request's response is written to. uvicorn writes a response's head and its body in two
+    calls, each a system call; here a head that declares a content-length waits for the body's first piece and
+    leaves with it, in one. Anything else (an interim `100 Continue`, the head of a streamed response) is
+    written at once."""
+
+    __slots__ = ("_head", "_started", "transport")
+
+    def __init__(self, transport: asyncio.Transport) -> None:
+        self.transport = transport
+        self._head: bytes | None = None
+        self._started = False
+
+    def write(self, data: bytes) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self.transport.write(head + data)
+        elif not self._started and not data.startswith(b"HTTP/1.1 1"):  # the head, not an interim response
+            self._started = True
+            if b"\r\ncontent-length: " in data:
+                self._head = data
+            else:
+                self.transport.write(data)
+        else:
+            self.transport.write(data)
+
+    def close(self) -> None:
+        if self._head is not None:
+            head, self._head = self._head, None
+            self.transport.write(head)
+        self.transport.close()
+
+    def is_closing(self) -> bool:
+        return self.transport.is_closing()
 
 
 class GuardedHttpProtocol(HttpToolsProtocol):
@@ -53,6 +90,8 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
+        if self.cycle is not None and self.scope["method"] != "HEAD":  # (a HEAD response has no body to wait for)
+            self.cycle.transport = OneWrite(self.transport)  # type: ignore[assignment]
         if self.cycle is not None and self.cycle.more_body:
             self._arm(self.body_timeout, "no more of the request body")
         else:

@@ -1,8 +1,10 @@
 from __future__ import annotations
 
 import os
+import random
+from datetime import UTC, datetime, timedelta
 
-from runyard.ids import encode_128, is_ulid, new_ulid
+from runyard.ids import encode_128, is_ulid, new_ulid, us_to_iso, us_to_rfc3339
 
 ALPHABET = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 
@@ -39,3 +41,15 @@ def test_a_forked_process_does_not_repeat_its_parents_ids() -> None:
     os.waitpid(pid, 0)
     assert len(child) == 50 and not set(child) & set(parent)
     assert len({c[10:] for c in child} & {p[10:] for p in parent}) == 0  # nor their random parts
+
+
+def test_timestamps_render_exactly() -> None:
+    """Every microsecond renders as datetime arithmetic says, across seconds, days, leap days and before 1970."""
+    epoch = datetime(1970, 1, 1, tzinfo=UTC)
+    rng = random.Random(7)
+    samples = [0, 1, 999_999, 1_000_000, -1, -1_000_001, 951_782_400_000_000, 1_764_830_000_123_457]
+    samples += [rng.randrange(-(10**15), 4 * 10**15) for _ in range(2000)]
+    for us in samples:
+        dt = epoch + timedelta(microseconds=us)
+        assert us_to_rfc3339(us) == dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond:06d}Z", us
+        assert us_to_iso(us) == dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z", us
