@@ -124,3 +124,23 @@ async def test_writes_waiting_when_the_store_stops_fail(tmp_path: Path) -> None:
         assert "closed" in str(exc)
     else:
         raise AssertionError("a write the store never ran must not succeed")
+
+
+async def test_the_log_is_checkpointed_off_the_loop(tmp_path: Path) -> None:
+    """Commits never checkpoint (the writer's autocheckpoint is off): the checkpointer's thread copies them into
+    the database file soon after, as the file read without its log shows."""
+    writer = Writer(tmp_path / "r.db")
+    writer.start(init=migrate)
+    try:
+        assert writer._conn is not None and writer._conn.execute("PRAGMA wal_autocheckpoint").fetchone()[0] == 0
+        await asyncio.gather(*[writer.submit(InsertRow("insert_run", run_row(i), i)) for i in range(50)])
+        for _ in range(250):  # the checkpointer is a thread: poll it
+            if writer.checkpointer.checkpoints:
+                break
+            await asyncio.sleep(0.02)
+        assert writer.checkpointer.checkpoints >= 1
+        file_only = sqlite3.connect(f"file:{tmp_path / 'r.db'}?immutable=1", uri=True)  # ignores the -wal file
+        assert file_only.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 50
+        file_only.close()
+    finally:
+        writer.stop()

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import logging
 import sqlite3
 import threading
 import time
@@ -29,6 +30,7 @@ from typing import Any, TypeVar
 
 from runyard.store.sqlite_sql import exec_, insert_many
 
+log = logging.getLogger("runyard.store")
 T = TypeVar("T")
 WriteOp = Callable[[sqlite3.Connection], Any]
 _Job = tuple[WriteOp, "asyncio.Future[Any]"]
@@ -106,6 +108,7 @@ class Writer:
         self._pending: dict[asyncio.AbstractEventLoop, list[_Job]] = {}
         self._lock = threading.Lock()  # one transaction at a time, if loops in several threads write
         self._conn: sqlite3.Connection | None = None
+        self.checkpointer = Checkpointer(path)
         self.commits = 0
         self.operations = 0
 
@@ -114,9 +117,12 @@ class Writer:
         if init is not None:
             init(conn)
         conn.execute("PRAGMA busy_timeout = 0")  # from now on a locked database is retried, never waited for
+        conn.execute("PRAGMA wal_autocheckpoint = 0")  # the checkpointer's thread does it, off the loop
         self._conn = conn
+        self.checkpointer.start()
 
     def stop(self) -> None:
+        self.checkpointer.stop()
         with self._lock:
             if self._conn is not None:
                 self._conn.close()
@@ -192,9 +198,60 @@ class Writer:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             return [(False, exc)] if alone else None
+        self.checkpointer.nudge()
         self.commits += 1
         self.operations += len(ops)
         return results
+
+
+class Checkpointer:
+    """Checkpoints the write-ahead log on a thread of its own, at most every `interval` seconds while writes come
+    in. SQLite would otherwise checkpoint inside the commit that crosses its threshold: copy the log into the
+    database and sync both files (milliseconds, or tens of them on a slow disk), on the event loop's thread,
+    stalling every request. A checkpoint here waits for no one (PASSIVE): what it cannot copy now, the next
+    one does."""
+
+    def __init__(self, path: Path, interval: float = 0.25) -> None:
+        self.path = path
+        self.interval = interval
+        self.checkpoints = 0
+        self._due = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def start(self) -> None:
+        self._stopping.clear()
+        self._thread = threading.Thread(target=self._run, name="runyard-sqlite-checkpoint", daemon=True)
+        self._thread.start()
+
+    def nudge(self) -> None:
+        """A commit happened: a checkpoint is due within `interval`."""
+        if not self._due.is_set():
+            self._due.set()
+
+    def stop(self) -> None:
+        if self._thread is not None:
+            self._stopping.set()
+            self._due.set()
+            self._thread.join()
+            self._thread = None
+
+    def _run(self) -> None:
+        conn = connect(self.path)
+        try:
+            while True:
+                self._due.wait()
+                if self._stopping.is_set():
+                    return
+                self._due.clear()
+                try:
+                    conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+                    self.checkpoints += 1
+                except sqlite3.Error as exc:  # busy with another process's checkpoint, or a disk error: next time
+                    log.warning("WAL checkpoint failed: %s", exc)
+                self._stopping.wait(self.interval)
+        finally:
+            conn.close()
 
 
 class _Locked(Exception):
