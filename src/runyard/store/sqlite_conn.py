@@ -18,6 +18,7 @@ moment later (backing off up to `BUSY_TIMEOUT_MS`), while the loop serves on.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import sqlite3
@@ -38,10 +39,10 @@ _Job = tuple[WriteOp, "asyncio.Future[Any]"]
 BUSY_TIMEOUT_MS = 10_000
 
 
-def connect(path: Path, *, readonly: bool = False, busy_timeout_ms: int = BUSY_TIMEOUT_MS) -> sqlite3.Connection:
+def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
     conn = sqlite3.connect(str(path), isolation_level=None, check_same_thread=False)
     conn.row_factory = sqlite3.Row
-    conn.execute(f"PRAGMA busy_timeout = {busy_timeout_ms}")
+    conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
     conn.execute("PRAGMA synchronous = NORMAL")
     conn.execute("PRAGMA foreign_keys = ON")
@@ -64,10 +65,9 @@ def _resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
 class InsertRow:
     """A write that is one row of a named INSERT, with the result its caller gets once it is committed. The
     writer runs consecutive ones of a transaction as one multi-row INSERT (`insert_many`): concurrent triggers
-    then cost the writer one SQLite step, not one each (every step gives up the interpreter lock, which the
-    event loop is slow to give back under load). Run alone, it is an ordinary insert, or `alone` if given: the
-    write to run instead when the merged insert fails and the writer runs each write of the transaction alone
-    (an insert that a unique key may refuse, run alone as the write that looks the key up)."""
+    then cost the writer one SQLite statement, not one each. Run alone, it is an ordinary insert, or `alone` if
+    given: the write to run instead when the merged insert fails and the writer runs each write of the
+    transaction alone (an insert that a unique key may refuse, run alone as the write that looks the key up)."""
 
     __slots__ = ("alone", "query", "result", "row")
 
@@ -129,7 +129,7 @@ class Writer:
                 self._conn = None
         for pending in self._pending.values():
             for _op, fut in pending:
-                if not fut.done():
+                with contextlib.suppress(RuntimeError):  # its loop is closed: nobody waits for it
                     fut.get_loop().call_soon_threadsafe(_fail_closed, fut)
         self._pending.clear()
 
