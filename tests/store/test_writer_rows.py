@@ -8,6 +8,8 @@ import sqlite3
 import time
 from pathlib import Path
 
+import pytest
+
 from runyard.store.sqlite import migrate
 from runyard.store.sqlite_conn import InsertRow, Writer
 from tests.store.conftest import run_row
@@ -77,7 +79,9 @@ async def test_a_refused_row_runs_as_its_alone_write(tmp_path: Path) -> None:
     assert conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0] == 4
 
 
-async def test_a_locked_database_is_retried_while_the_loop_serves_on(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
+async def test_a_locked_database_is_retried_while_the_loop_serves_on(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """Another process's write lock never blocks the event loop: the write waits off the loop and lands once the
     lock is gone; a lock held past BUSY_TIMEOUT_MS fails the write with SQLite's own error."""
     writer = Writer(tmp_path / "r.db")
@@ -98,12 +102,8 @@ async def test_a_locked_database_is_retried_while_the_loop_serves_on(tmp_path: P
         other.execute("BEGIN IMMEDIATE")
         started = time.monotonic()
         failed = writer.submit(InsertRow("insert_run", run_row(2), "never"))
-        try:
+        with pytest.raises(sqlite3.OperationalError, match="locked"):  # a lock held too long fails the write
             await asyncio.wait_for(failed, 2)
-        except sqlite3.OperationalError as exc:
-            assert "locked" in str(exc)
-        else:
-            raise AssertionError("a write under a lock held too long must fail")
         assert 0.09 < time.monotonic() - started < 1.5
         other.execute("ROLLBACK")
     finally:
@@ -118,12 +118,8 @@ async def test_writes_waiting_when_the_store_stops_fail(tmp_path: Path) -> None:
     writer.start(init=migrate)
     waiting = writer.submit(InsertRow("insert_run", run_row(1), "never"))
     writer.stop()
-    try:
+    with pytest.raises(sqlite3.ProgrammingError, match="closed"):  # a write the store never ran did not succeed
         await asyncio.wait_for(waiting, 2)
-    except sqlite3.ProgrammingError as exc:
-        assert "closed" in str(exc)
-    else:
-        raise AssertionError("a write the store never ran must not succeed")
 
 
 async def test_the_log_is_checkpointed_off_the_loop(tmp_path: Path) -> None:
