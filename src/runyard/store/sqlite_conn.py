@@ -66,8 +66,8 @@ class InsertRow:
     """A write that is one row of a named INSERT, with the result its caller gets once it is committed. The
     writer runs consecutive ones of a transaction as one multi-row INSERT (`insert_many`): concurrent triggers
     then cost the writer one SQLite statement, not one each. Run alone, it is an ordinary insert, or `alone` if
-    given: the write to run instead when the merged insert fails and the writer runs each write of the
-    transaction alone (an insert that a unique key may refuse, run alone as the write that looks the key up)."""
+    given: an insert that a unique key may refuse runs as the write that looks the key up, when the merged
+    insert fails (`_insert_or_look_up`) or its transaction is run again write by write."""
 
     __slots__ = ("alone", "query", "result", "row")
 
@@ -87,9 +87,28 @@ def _run_ops(conn: sqlite3.Connection, ops: list[WriteOp]) -> list[tuple[bool, A
             results += [(True, op(conn)) for op in group]
         else:
             inserts = [op for op in group if isinstance(op, InsertRow)]
-            insert_many(conn, query, [op.row for op in inserts])
-            results += [(True, op.result) for op in inserts]
+            if any(op.alone is not None for op in inserts):
+                results += _insert_or_look_up(conn, query, inserts)
+            else:
+                insert_many(conn, query, [op.row for op in inserts])
+                results += [(True, op.result) for op in inserts]
     return results
+
+
+def _insert_or_look_up(conn: sqlite3.Connection, query: str, inserts: list[InsertRow]) -> list[tuple[bool, Any]]:
+    """Rows some of which a unique key may refuse (a repeated request key): inserted together inside a savepoint;
+    if that fails, each runs on its own (its `alone` write, which finds what the key names) and the transaction
+    goes on, so a repeat does not send every other write of the transaction one by one."""
+    conn.execute("SAVEPOINT merged_rows")
+    try:
+        insert_many(conn, query, [op.row for op in inserts])
+    except sqlite3.IntegrityError:
+        conn.execute("ROLLBACK TO merged_rows")
+    else:
+        conn.execute("RELEASE merged_rows")
+        return [(True, op.result) for op in inserts]
+    conn.execute("RELEASE merged_rows")
+    return [(True, _alone(op)(conn)) for op in inserts]
 
 
 def _alone(op: WriteOp) -> WriteOp:
