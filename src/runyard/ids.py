@@ -66,10 +66,6 @@ def now_us() -> int:
     return time.time_ns() // 1000
 
 
-def us_to_datetime(us: int) -> datetime:
-    return datetime.fromtimestamp(us / 1_000_000, tz=UTC)
-
-
 @functools.lru_cache(maxsize=4096)
 def _second(seconds: int) -> str:
     """`YYYY-MM-DDTHH:MM:SS.` of a second since the epoch (cached: a busy server renders the same few seconds

@@ -90,9 +90,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def on_headers_complete(self) -> None:
         super().on_headers_complete()
-        if self.cycle is not None and self.scope["method"] != "HEAD":  # (a HEAD response has no body to wait for)
+        if self.cycle is None:
+            self._disarm()
+            return
+        if self.scope["method"] != "HEAD":  # (a HEAD response has no body to wait for)
             self.cycle.transport = OneWrite(self.transport)  # type: ignore[assignment]
-        if self.cycle is not None and self.cycle.more_body:
+        if self.cycle.more_body:
             self._arm(self.body_timeout, "no more of the request body")
         else:
             self._disarm()

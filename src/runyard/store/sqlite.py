@@ -222,14 +222,17 @@ class SqliteStore(SqliteSchedules, SqliteEvals, Store):
 
     # -- runs: writes -------------------------------------------------------------------------------
     async def enqueue(self, params: EnqueueParams) -> EnqueueResult:
+        def looked_up(conn: sqlite3.Connection) -> EnqueueResult:
+            return _enqueue(conn, params, now_us())
+
         if _plain(params, request_key=True) and params.batch_id is None:
             # nothing to look up: a row, merged with its neighbours. A request key's repeat makes the merged
-            # insert fail on its unique index; the writer then runs each write alone, this one as `enqueue`.
+            # insert fail on its unique index; the writer then runs this write as `enqueue`, which finds its run.
             run, row = _new_run(params, now_us())
-            alone = None if params.request_key is None else lambda c: _enqueue(c, params, now_us())
+            alone = None if params.request_key is None else looked_up
             inserted: EnqueueResult = await self._write(InsertRow("insert_run", row, EnqueueResult(run=run), alone))
             return inserted
-        result: EnqueueResult = await self._write(lambda c: _enqueue(c, params, now_us()))
+        result: EnqueueResult = await self._write(looked_up)
         return result
 
     async def enqueue_many(self, params: list[EnqueueParams]) -> list[EnqueueResult]:
