@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from typing import Any, Protocol
 
 import msgspec
@@ -57,7 +58,16 @@ def _bytes(value: Any) -> bytes | None:
     return bytes(value)
 
 
+def _by_name(row: Row) -> Row:
+    """The row as a dict: sqlite3.Row finds a column by name with a linear search of its columns, which made
+    reading a run's forty columns by name cost more than building the run (about 9 of 13 µs)."""
+    if isinstance(row, sqlite3.Row):
+        return dict(zip(row.keys(), row, strict=True))
+    return row
+
+
 def run_from_row(row: Row) -> Run:
+    row = _by_name(row)
     return Run(
         id=row["id"],
         task=row["task"],
@@ -101,6 +111,7 @@ def run_from_row(row: Row) -> Run:
 
 
 def attempt_from_row(row: Row) -> Attempt:
+    row = _by_name(row)
     return Attempt(
         id=row["id"],
         run_id=row["run_id"],
