@@ -17,6 +17,7 @@ import httpx
 import pytest
 import uvicorn
 
+from runyard import serving
 from runyard.api.app import create_app
 from runyard.runtime import Runtime
 from runyard.settings import load_settings
@@ -82,8 +83,10 @@ def live_server(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Cal
             **overrides,
         )
         runtime = Runtime(settings)
+        app = create_app(runtime)
+        http = serving.protocol(settings.header_timeout_s, settings.body_timeout_s, app.state.direct)  # as served
         server = uvicorn.Server(
-            uvicorn.Config(create_app(runtime), host="127.0.0.1", port=port, log_level="warning", lifespan="on")
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="on", http=http)
         )
         thread = threading.Thread(target=lambda: asyncio.run(server.serve()), daemon=True)
         thread.start()

@@ -163,10 +163,11 @@ def server(
         sock = socket.create_server((settings.host, settings.port), reuse_port=False, backlog=2048)
     except OSError as exc:
         fail(f"cannot listen on {settings.listen}: {exc.strerror or exc}", 2)
+    app = create_app(runtime, on_started=started)
     uv_config = uvicorn.Config(
-        create_app(runtime, on_started=started),
+        app,
         loop=loop,
-        http=serving.protocol(settings.header_timeout_s, settings.body_timeout_s),
+        http=serving.protocol(settings.header_timeout_s, settings.body_timeout_s, app.state.direct),
         ws="none",  # no websocket routes: uvicorn need not look for a websocket library
         limit_concurrency=settings.max_connections,
         access_log=access_log,

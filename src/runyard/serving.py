@@ -12,9 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from typing import Any
+from typing import TYPE_CHECKING, Any, cast
 
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from starlette.types import Scope
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol, RequestResponseCycle
+from uvicorn.protocols.utils import get_client_addr, get_path_with_query_string
+
+if TYPE_CHECKING:  # (the worker processes import this module without the web application)
+    from runyard.api.routing import DirectRoutes, HotRoute
 
 log = logging.getLogger("runyard.http")
 
@@ -55,13 +60,18 @@ class OneWrite:
         return self.transport.is_closing()
 
 
+Taken = tuple["HotRoute", dict[str, str]]
+
+
 class GuardedHttpProtocol(HttpToolsProtocol):
     header_timeout = 10.0
     body_timeout = 30.0
+    direct: DirectRoutes | None = None  # the routes this protocol serves itself, without the ASGI cycle
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._guard: asyncio.TimerHandle | None = None
+        self._held: tuple[RequestResponseCycle, Taken] | None = None  # a direct request waiting for its body
 
     def _arm(self, seconds: float, why: str) -> None:
         self._disarm()
@@ -107,13 +117,71 @@ class GuardedHttpProtocol(HttpToolsProtocol):
     def on_message_complete(self) -> None:
         super().on_message_complete()
         self._disarm()
+        held = self._held
+        if held is not None and not held[0].more_body:
+            self._held = None
+            self._serve_direct(*held)
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        self._held = None
         super().connection_lost(exc)
 
+    # -- the direct routes ---------------------------------------------------------------------------
+    # uvicorn starts a request's ASGI task when its headers are in (or, pipelined, when the one before it has
+    # been answered). A request the direct routes take waits for its whole body instead (its length is
+    # declared and small), is served by its handler, and is answered in one write; then the connection goes
+    # on as after any response (keep-alive timer, the next pipelined request, or closing).
 
-def protocol(header_timeout: float, body_timeout: float) -> type[GuardedHttpProtocol]:
-    """The protocol class with these timeouts (uvicorn instantiates it once per connection)."""
-    attrs = {"header_timeout": header_timeout, "body_timeout": body_timeout}
+    def _start_asgi_task(self, cycle: RequestResponseCycle, app: Any) -> None:
+        taken = None
+        if self.direct is not None and app is self.app and not cycle.waiting_for_100_continue:
+            taken = self.direct.take(cast(Scope, cycle.scope))
+        if taken is None:
+            super()._start_asgi_task(cycle, app)
+        elif cycle.more_body:
+            self._held = (cycle, taken)
+        else:
+            self._serve_direct(cycle, taken)
+
+    def _serve_direct(self, cycle: RequestResponseCycle, taken: Taken) -> None:
+        task = self.loop.create_task(self._direct(cycle, taken))
+        task.add_done_callback(self.tasks.discard)
+        self.tasks.add(task)
+
+    async def _direct(self, cycle: RequestResponseCycle, taken: Taken) -> None:
+        assert self.direct is not None
+        body, cycle.body = bytes(cycle.body), bytearray()
+        response = await self.direct.serve(cast(Scope, cycle.scope), body, *taken)
+        if cycle.disconnected:
+            return
+        status = response.status_code
+        if cycle.access_log:
+            scope = cycle.scope
+            cycle.access_logger.info(
+                '%s - "%s %s HTTP/%s" %d', get_client_addr(scope), scope["method"],
+                get_path_with_query_string(scope), scope["http_version"], status,
+            )  # fmt: skip
+        content = [STATUS_LINE[status]]
+        for name, value in cycle.default_headers:
+            content += (name, b": ", value, b"\r\n")
+        for name, value in response.raw_headers:
+            content += (name, b": ", value, b"\r\n")
+            if name == b"connection" and b"close" in value.lower():
+                cycle.keep_alive = False
+        if not cycle.keep_alive:
+            content.append(b"connection: close\r\n")
+        content += (b"\r\n", bytes(response.body))
+        cycle.response_started = cycle.response_complete = True
+        self.transport.write(b"".join(content))
+        if not cycle.keep_alive:
+            self.transport.close()
+        cycle.on_response()
+
+
+def protocol(
+    header_timeout: float, body_timeout: float, direct: DirectRoutes | None = None
+) -> type[GuardedHttpProtocol]:
+    """The protocol class with these timeouts and direct routes (uvicorn makes one per connection)."""
+    attrs = {"header_timeout": header_timeout, "body_timeout": body_timeout, "direct": direct}
     return type("RunyardHttpProtocol", (GuardedHttpProtocol,), attrs)

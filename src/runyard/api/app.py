@@ -17,11 +17,11 @@ from starlette.routing import Route
 
 import runyard
 from runyard import heap
-from runyard.api.auth import AuthMiddleware
+from runyard.api.auth import AuthMiddleware, VerifiedKeys
 from runyard.api.common import TOO_DEEP, ApiError, Handler, json_response
 from runyard.api.dialects import DIALECTS, all_endpoints, error_for_path, is_open, token_grants
 from runyard.api.openapi import build_openapi, docs_html
-from runyard.api.routing import HotRoutes, IndexedRouter, hot_route
+from runyard.api.routing import DirectRoutes, HotRoutes, IndexedRouter, hot_route
 from runyard.errors import RunyardError
 from runyard.runtime import Runtime
 
@@ -104,6 +104,9 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
         log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
         return error_for_path(request.url.path, 500, "internal server error")
 
+    async def direct_error(request: Request, exc: Exception) -> Response:
+        return await (http_error if isinstance(exc, HTTPException) else server_error)(request, exc)
+
     async def check_token(raw: str, method: str, path: str) -> bool:
         claims = await runtime.service.public_token_claims(raw)
         scopes = claims.get("scopes") if claims else None
@@ -123,6 +126,7 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
         finally:
             await runtime.stop()
 
+    verified = VerifiedKeys()
     app = Starlette(
         routes=routes,
         middleware=[
@@ -132,6 +136,7 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
                 is_open=is_open,
                 deny=error_for_path,
                 check_token=check_token,
+                verified=verified,
             ),
             Middleware(HotRoutes, routes=hot),
         ],
@@ -142,4 +147,5 @@ def create_app(runtime: Runtime, on_started: Callable[[Runtime], None] | None = 
     app.state.service = runtime.service
     app.state.runtime = runtime
     app.state.max_body_bytes = runtime.settings.max_body_bytes
+    app.state.direct = DirectRoutes(app, hot, verified.admits, direct_error)  # for runyard.serving's protocol
     return app

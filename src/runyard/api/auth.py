@@ -34,16 +34,47 @@ def key_from_headers(headers: list[tuple[bytes, bytes]]) -> str | None:
     return None
 
 
+class VerifiedKeys:
+    """The API keys verified within the last CACHE_SECONDS, by their hash (shared by the middleware and the
+    routes the HTTP protocol serves itself, runyard.api.routing.DirectRoutes)."""
+
+    def __init__(self) -> None:
+        self._until: dict[str, float] = {}
+
+    def fresh(self, digest: str) -> bool:
+        return self._until.get(digest, 0.0) >= time.monotonic()
+
+    def remember(self, digest: str) -> None:
+        if len(self._until) > 10_000:
+            self._until.clear()
+        self._until[digest] = time.monotonic() + CACHE_SECONDS
+
+    def forget(self, digest: str) -> None:
+        self._until.pop(digest, None)
+
+    def admits(self, headers: list[tuple[bytes, bytes]]) -> bool:
+        """Whether these headers carry an API key verified lately (a public token, or a key not seen
+        lately, is for the middleware to check)."""
+        raw = key_from_headers(headers)
+        return raw is not None and not looks_like_token(raw) and self.fresh(hash_key(raw))
+
+
 class AuthMiddleware:
     def __init__(
-        self, app: ASGIApp, check_key: KeyCheck, is_open: OpenCheck, deny: Deny, check_token: TokenCheck | None = None
+        self,
+        app: ASGIApp,
+        check_key: KeyCheck,
+        is_open: OpenCheck,
+        deny: Deny,
+        check_token: TokenCheck | None = None,
+        verified: VerifiedKeys | None = None,
     ) -> None:
         self.app = app
         self.check_token = check_token
         self.check_key = check_key
         self.is_open = is_open
         self.deny = deny
-        self._verified: dict[str, float] = {}
+        self.verified = verified if verified is not None else VerifiedKeys()
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or self.is_open(scope["path"]):
@@ -60,15 +91,12 @@ class AuthMiddleware:
                 await self._deny(scope, receive, send, "the public access token is not valid for this request")
             return
         digest = hash_key(raw)
-        now = time.monotonic()
-        if self._verified.get(digest, 0.0) < now:
+        if not self.verified.fresh(digest):
             if not await self.check_key(raw):
-                self._verified.pop(digest, None)
+                self.verified.forget(digest)
                 await self._deny(scope, receive, send, "invalid API key")
                 return
-            if len(self._verified) > 10_000:
-                self._verified.clear()
-            self._verified[digest] = now + CACHE_SECONDS
+            self.verified.remember(digest)
         await self.app(scope, receive, send)
 
     async def _deny(self, scope: Scope, receive: Receive, send: Send, message: str) -> None:
