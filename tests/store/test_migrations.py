@@ -51,7 +51,8 @@ def test_every_named_query_prepares_against_the_schema(tmp_path: Path) -> None:
         if "{{" + name + "}}" in text:
             continue  # a fragment, prepared inside the queries that include it
         try:
-            conn.execute("EXPLAIN " + sql, {p: None for p in _params(sql)})
+            args = [None] * sql.count("?") if "?" in sql else {p: None for p in _params(sql)}  # rows, or names
+            conn.execute("EXPLAIN " + sql, args)
         except sqlite3.Error as exc:  # pragma: no cover - the failure message names the query
             raise AssertionError(f"query {name}: {exc}") from exc
 

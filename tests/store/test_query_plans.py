@@ -15,7 +15,7 @@ import pytest
 
 from runyard.ids import now_us
 from runyard.store.sqlite import migrate
-from runyard.store.sqlite_sql import Q
+from runyard.store.sqlite_sql import Q, _values_list
 
 HOT = [
     # claim
@@ -25,8 +25,8 @@ HOT = [
     "batch_has_runs", "batch_run_ids_text",
     "queue_by_name", "insert_queue_if_missing",
     # execution
-    "owned_attempts", "extend_leases", "end_attempt", "complete_run", "end_run", "requeue_run", "cancel_run",
-    "cancel_attempts", "release_attempt", "insert_log", "log_size", "set_log_size", "api_key_by_hash",
+    "owned_attempts", "extend_leases", "end_attempt", "complete_attempts", "complete_runs", "end_run", "requeue_run",
+    "cancel_run", "cancel_attempts", "release_attempt", "insert_log", "log_size", "set_log_size", "api_key_by_hash",
     # maintenance
     "promote_delayed", "expire_runs", "lost_leases", "next_due_at", "due_schedules", "release_stale_attempts",
 ]  # fmt: skip
@@ -37,8 +37,13 @@ FULL_SCAN = re.compile(r"^SCAN (runs|r|attempts|a|logs)\b(?!.*INDEX attempts_sto
 
 
 def plan(conn: sqlite3.Connection, name: str) -> list[str]:
-    params = {p: None for p in re.findall(r":([a-z_]+)", Q[name])}
-    return [str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + Q[name], params)]
+    params: dict[str, None] | list[None] = {p: None for p in re.findall(r":([a-z_]+)", Q[name])}
+    if "?" in Q[name]:  # a statement over a list of rows (sqlite_sql.all_for_rows), here with three
+        sql = _values_list(name, 3)
+        params = [None] * sql.count("?")
+    else:
+        sql = Q[name]
+    return [str(row[3]) for row in conn.execute("EXPLAIN QUERY PLAN " + sql, params)]
 
 
 def skewed(conn: sqlite3.Connection) -> None:

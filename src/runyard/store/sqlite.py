@@ -43,6 +43,7 @@ from runyard.store.base import (
 )
 from runyard.store.sqlfile import migrations
 from runyard.store.sqlite_claim import ClaimCursors, claim
+from runyard.store.sqlite_complete import CompleteAttempt
 from runyard.store.sqlite_conn import InsertRow, Readers, Writer
 from runyard.store.sqlite_enqueue import enqueue as _enqueue
 from runyard.store.sqlite_enqueue import enqueue_many as _enqueue_many
@@ -292,18 +293,7 @@ class SqliteStore(SqliteSchedules, SqliteEvals, Store):
         return lost
 
     async def complete_attempt(self, params: CompleteParams) -> Run | None:
-        def op(conn: sqlite3.Connection) -> Run | None:
-            run_id = _end_attempt(conn, params.attempt_id, AttemptStatus.COMPLETED, exit_code=params.exit_code)
-            if run_id is None:
-                return None
-            args = {
-                "id": run_id, "attempt_id": params.attempt_id, "now": now_us(), "output": params.output,
-                "output_type": params.output_type, "exit_code": params.exit_code,
-            }  # fmt: skip
-            row = _one(conn, "complete_run", args)
-            return None if row is None else rows.run_from_row(row)
-
-        done: Run | None = await self._write(op)
+        done: Run | None = await self._write(CompleteAttempt(params))  # with the turn's other completions
         return done
 
     async def fail_attempt(self, params: FailParams) -> Run | None:

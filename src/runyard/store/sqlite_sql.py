@@ -1,5 +1,5 @@
-"""The SQLite store's named queries and the ways it runs them (one row, all rows, a change count, and one
-INSERT of many rows)."""
+"""The SQLite store's named queries and the ways it runs them (one row, all rows, a change count, one INSERT of
+many rows, and one statement over a list of rows)."""
 
 from __future__ import annotations
 
@@ -57,3 +57,34 @@ def _multi_row(name: str, count: int) -> str:
     head, _, _ = Q[name].rpartition("VALUES")
     one = "(" + ", ".join("?" * len(_value_names(name))) + ")"
     return f"{head}VALUES {', '.join([one] * count)}"
+
+
+def all_for_rows(conn: sqlite3.Connection, name: str, rows: list[tuple[Any, ...]]) -> list[sqlite3.Row]:
+    """Run the named statement whose one `VALUES (?, ...)` stands for a list of rows, for all `rows` (as few
+    statements as the variable limit allows), and return the rows all of them return."""
+    width = _row_width(name)
+    per = max(1, min(500, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+    found: list[sqlite3.Row] = []
+    for start in range(0, len(rows), per):
+        part = rows[start : start + per]
+        found += conn.execute(_values_list(name, len(part)), [v for row in part for v in row]).fetchall()
+    return found
+
+
+_ROW = re.compile(r"VALUES\s*(\(\?(?:\s*,\s*\?)*\))")
+
+
+@functools.cache
+def _row_width(name: str) -> int:
+    match = _ROW.search(Q[name])
+    if match is None or Q[name].count("?") != match.group(1).count("?"):
+        raise ValueError(f"{name} has no VALUES (?, ...) list, or other parameters")
+    return match.group(1).count("?")
+
+
+@functools.lru_cache(maxsize=32)
+def _values_list(name: str, count: int) -> str:
+    match = _ROW.search(Q[name])
+    assert match is not None
+    head, row, tail = Q[name][: match.start(1)], match.group(1), Q[name][match.end(1) :]
+    return head + ", ".join([row] * count) + tail

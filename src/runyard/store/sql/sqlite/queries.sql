@@ -138,11 +138,23 @@ SET status = :status, ended_at = :now, error = :error, exit_code = :exit_code
 WHERE id = :id AND status = 'running'
 RETURNING run_id, number;
 
--- name: complete_run
+-- Completions, many at once (runyard.store.sqlite_complete): `done` is a list of rows, the VALUES (?, ...) below
+-- repeated once for each. First the attempts that were still running end (each once); then their runs, if
+-- each is still executing that attempt.
+-- name: complete_attempts
+WITH done(attempt_id, exit_code, now) AS (VALUES (?, ?, ?))
+UPDATE attempts SET status = 'completed', ended_at = done.now, error = NULL, exit_code = done.exit_code
+FROM done
+WHERE attempts.id = done.attempt_id AND attempts.status = 'running'
+RETURNING id, run_id;
+
+-- name: complete_runs
+WITH done(run_id, attempt_id, output, output_type, exit_code, now) AS (VALUES (?, ?, ?, ?, ?, ?))
 UPDATE runs
-SET status = 'completed', output = :output, output_type = :output_type, exit_code = :exit_code,
-    end_reason = 'success', error = NULL, ended_at = :now, updated_at = :now
-WHERE id = :id AND current_attempt_id = :attempt_id AND status = 'executing'
+SET status = 'completed', output = done.output, output_type = done.output_type, exit_code = done.exit_code,
+    end_reason = 'success', error = NULL, ended_at = done.now, updated_at = done.now
+FROM done
+WHERE runs.id = done.run_id AND runs.current_attempt_id = done.attempt_id AND runs.status = 'executing'
 RETURNING *;
 
 -- name: end_run
