@@ -70,24 +70,40 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # One timer per connection, moved lazily: arming sets a deadline, and the timer, when it fires early,
+        # sets itself again for the deadline (every request arms and disarms twice; a timer each was a fiftieth
+        # of a trigger's server time).
         self._guard: asyncio.TimerHandle | None = None
+        self._guard_at = 0.0
+        self._deadline: float | None = None
+        self._why = ""
+        self._seconds = 0.0
         self._held: tuple[RequestResponseCycle, Taken] | None = None  # a direct request waiting for its body
 
     def _arm(self, seconds: float, why: str) -> None:
-        self._disarm()
-        self._guard = self.loop.call_later(seconds, self._cut, why, seconds)
-
-    def _disarm(self) -> None:
+        self._deadline = deadline = self.loop.time() + seconds
+        self._why, self._seconds = why, seconds
+        if self._guard is not None and self._guard_at <= deadline:
+            return  # it fires first, and sets itself again
         if self._guard is not None:
             self._guard.cancel()
-            self._guard = None
+        self._guard, self._guard_at = self.loop.call_at(deadline, self._check), deadline
 
-    def _cut(self, why: str, seconds: float) -> None:
+    def _disarm(self) -> None:
+        self._deadline = None
+
+    def _check(self) -> None:
         self._guard = None
+        if self._deadline is None:
+            return
+        if self.loop.time() < self._deadline:
+            self._guard, self._guard_at = self.loop.call_at(self._deadline, self._check), self._deadline
+            return
+        self._deadline = None
         if self.transport.is_closing():
             return
         client = f"{self.client[0]}:{self.client[1]}" if self.client else "a client"
-        log.warning("cut off %s: %s within %g s", client, why, seconds)
+        log.warning("cut off %s: %s within %g s", client, self._why, self._seconds)
         self.transport.close()
 
     def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
@@ -124,6 +140,9 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def connection_lost(self, exc: Exception | None) -> None:
         self._disarm()
+        if self._guard is not None:
+            self._guard.cancel()
+            self._guard = None
         self._held = None
         super().connection_lost(exc)
 

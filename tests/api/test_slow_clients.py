@@ -60,17 +60,33 @@ def test_idle_half_sent_and_short_bodied_connections_are_cut_off(tmp_path: Path)
         # Everyone else is still served while those connections wait.
         ok = httpx.post(f"http://127.0.0.1:{port}/v1/tasks/hello/trigger", json={}, headers={"x-api-key": API_KEY})
         assert ok.status_code == 201
-        assert closed(short, 15) and closed(half, 15)
+        held = socket.create_connection(("127.0.0.1", port))  # the key is verified now: a direct route waits
+        held.sendall(
+            b"POST /v1/tasks/hello/trigger HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer " + API_KEY.encode()
+            + b"\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"payload\":"
+        )  # fmt: skip
+        sockets.append(held)
+        busy = socket.create_connection(("127.0.0.1", port), timeout=5)
+        sockets.append(busy)
+        for _ in range(4):  # a keep-alive connection in use is never cut by the timer of an earlier request
+            busy.sendall(
+                b"POST /v1/tasks/hello/trigger HTTP/1.1\r\nHost: x\r\nx-api-key: " + API_KEY.encode()
+                + b"\r\nContent-Length: 2\r\n\r\n{}"
+            )  # fmt: skip
+            answer = busy.recv(65536)
+            assert answer.startswith(b"HTTP/1.1 201 "), answer
+            time.sleep(0.6)
+        assert closed(short, 15) and closed(half, 15) and closed(held, 15)
         assert all(closed(s, 15) for s in idle), "idle connections must be closed"
         time.sleep(0.3)  # the log lines are written as the connections close
         text = log.read_text()
         assert "Traceback" not in text, text[-3000:]
         cut = [line for line in text.splitlines() if "cut off" in line]
-        assert len(cut) == 202, (len(cut), cut[:3])
-        assert sum("no more of the request body" in line for line in cut) == 1
+        assert len(cut) == 203, (len(cut), cut[:3])
+        assert sum("no more of the request body" in line for line in cut) == 2
         with httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-api-key": API_KEY}) as client:
             runs = client.get("/v1/runs").json()["runs"]
-        assert len(runs) == 1  # the short body created nothing
+        assert len(runs) == 5  # the short bodies created nothing
     finally:
         for s in sockets:
             s.close()
