@@ -12,7 +12,7 @@ import asyncio
 import pytest
 
 from runyard.ids import now_us
-from runyard.models import ApiKey, AttemptStatus, EndReason, RunStatus
+from runyard.models import ApiKey, AttemptStatus, EndReason, RunStatus, TriggeredBy
 from runyard.records import BatchItemError, BatchStatus
 from runyard.store.base import (
     BatchRecord,
@@ -38,6 +38,24 @@ async def test_enqueue_commits_a_queued_run_readable_at_once(store: Store) -> No
     assert run.tags == ["x", "y"]
     assert run.metadata == {"m": 1}
     assert run.attempt_count == 0
+
+
+@pytest.mark.parametrize("how", ["one", "many"])
+async def test_the_run_an_enqueue_returns_is_the_run_stored(store: Store, how: str) -> None:
+    """Every field set, each to a value no other field has: what the trigger answers is what was stored."""
+    p = params(
+        "shape", payload=b'{"p":1}', payload_type="application/super+json", context=b'{"c":2}', tags=["t1", "t2"],
+        metadata={"k": "v"}, concurrency_key="ck", request_key="rk-1", priority=7, delay_until=now_us() + 60_000_000,
+        ttl_s=90.5, max_attempts=4, max_duration_s=33.25, triggered_by=TriggeredBy.REPLAY, replay_of="R" * 26,
+        retry_as_new_run=True,
+    )  # fmt: skip
+    if how == "one":
+        made = (await store.enqueue(p)).run
+    else:
+        (result,) = await store.enqueue_many([p])
+        made = result.run
+    assert await store.get_run(made.id) == made
+    assert made.status is RunStatus.DELAYED and made.expires_at == made.available_at + 90_500_000
 
 
 async def test_delay_makes_a_delayed_run_with_its_due_time(store: Store) -> None:

@@ -29,7 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
-from runyard.store.sqlite_sql import exec_, insert_many
+from runyard.store.sqlite_sql import insert_many
 
 log = logging.getLogger("runyard.store")
 T = TypeVar("T")
@@ -97,12 +97,14 @@ class InsertRow(Grouped):
 
     __slots__ = ("alone", "result", "row")
 
-    def __init__(self, query: str, row: dict[str, Any], result: Any, alone: WriteOp | None = None) -> None:
+    def __init__(
+        self, query: str, row: dict[str, Any] | tuple[Any, ...], result: Any, alone: WriteOp | None = None
+    ) -> None:
         super().__init__(query)
         self.row, self.result, self.alone = row, result, alone
 
     def __call__(self, conn: sqlite3.Connection) -> Any:
-        exec_(conn, self.group, self.row)
+        insert_many(conn, self.group, [self.row])
         return self.result
 
     @classmethod

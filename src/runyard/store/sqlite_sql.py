@@ -6,6 +6,7 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
+from collections.abc import Sequence
 from typing import Any
 
 from runyard.store.sqlfile import load_queries
@@ -26,25 +27,27 @@ def exec_(conn: sqlite3.Connection, name: str, params: dict[str, Any]) -> int:
     return conn.execute(Q[name], params).rowcount
 
 
-def insert_many(conn: sqlite3.Connection, name: str, rows: list[dict[str, Any]]) -> int:
+def insert_many(conn: sqlite3.Connection, name: str, rows: Sequence[dict[str, Any] | tuple[Any, ...]]) -> int:
     """Run the named `INSERT ... VALUES (:a, :b, ...)` for every row with as few statements as the connection's
     variable limit allows (one multi-row VALUES each). Fewer statements than `executemany`'s one a row: each
     statement gives up Python's interpreter lock once for all its rows, where executemany gives it up (and must
-    win it back from a busy event loop) once a row; alone it is also about twice as fast."""
+    win it back from a busy event loop) once a row; alone it is also about twice as fast. A row is a dict by
+    parameter name, or a tuple of the values in the order of the VALUES list (`value_names`)."""
     if not rows:
         return 0
-    names = _value_names(name)
+    names = value_names(name)
     per = max(1, min(500, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(names)))
     inserted = 0
     for start in range(0, len(rows), per):
         part = rows[start : start + per]
         sql = _multi_row(name, len(part))
-        inserted += conn.execute(sql, [row[n] for row in part for n in names]).rowcount
+        values = [v for row in part for v in (row if isinstance(row, tuple) else [row[n] for n in names])]
+        inserted += conn.execute(sql, values).rowcount
     return inserted
 
 
 @functools.cache
-def _value_names(name: str) -> tuple[str, ...]:
+def value_names(name: str) -> tuple[str, ...]:
     """The parameter names of the named INSERT's VALUES list, in order."""
     head, sep, values = Q[name].rpartition("VALUES")
     if not sep or "SELECT" in head.upper() or "RETURNING" in values.upper():
@@ -55,7 +58,7 @@ def _value_names(name: str) -> tuple[str, ...]:
 @functools.lru_cache(maxsize=32)
 def _multi_row(name: str, count: int) -> str:
     head, _, _ = Q[name].rpartition("VALUES")
-    one = "(" + ", ".join("?" * len(_value_names(name))) + ")"
+    one = "(" + ", ".join("?" * len(value_names(name))) + ")"
     return f"{head}VALUES {', '.join([one] * count)}"
 
 
