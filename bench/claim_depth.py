@@ -60,39 +60,47 @@ def build(path: Path, depth: int, queue: str, key: str, limit: int | None) -> sq
     return conn
 
 
-def time_claims(conn: sqlite3.Connection, repeat: int) -> tuple[float, int]:
+def time_claims(conn: sqlite3.Connection, repeat: int) -> tuple[list[float], int]:
     params = ClaimParams(worker_id="bench", limit=16, lease_s=30, tasks=["noop"])
     samples = []
     got = 0
-    for _ in range(10):  # warm-up, not timed: statement cache, page cache
-        conn.execute("BEGIN IMMEDIATE")
-        claim(conn, params, ClaimCursors())
-        conn.execute("ROLLBACK")
     for _ in range(repeat):
         conn.execute("BEGIN IMMEDIATE")
         start = time.perf_counter()
         got = len(claim(conn, params, ClaimCursors()))
         samples.append(time.perf_counter() - start)
         conn.execute("ROLLBACK")
-    return statistics.median(samples) * 1000, got
+    return samples, got
 
 
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--depths", default="1000,100000,1000000")
     parser.add_argument("--repeat", type=int, default=200)
+    parser.add_argument("--rounds", type=int, default=10)
     args = parser.parse_args()
     depths = [int(d) for d in args.depths.split(",")]
     table: dict[str, list[tuple[float, int]]] = {}
     with tempfile.TemporaryDirectory() as tmp:
         for name, (queue, key, limit) in SCENARIOS.items():
-            for depth in depths:
-                path = Path(tmp) / f"{abs(hash(name))}-{depth}.db"
-                conn = build(path, depth, queue, key, limit)
-                table.setdefault(name, []).append(time_claims(conn, args.repeat))
+            paths = [Path(tmp) / f"{abs(hash(name))}-{depth}.db" for depth in depths]
+            conns = [build(path, depth, queue, key, limit) for path, depth in zip(paths, depths, strict=True)]
+            for conn in conns:
+                time_claims(conn, 10)  # warm-up, not timed: statement cache, page cache
+            # The depths take turns, a slice of the repetitions each round: a machine whose speed drifts
+            # while one depth is timed would otherwise make a growth (or a shrink) of its own.
+            samples: list[list[float]] = [[] for _ in depths]
+            got = [0] * len(depths)
+            for _ in range(args.rounds):
+                for i, conn in enumerate(conns):
+                    taken, got[i] = time_claims(conn, max(1, args.repeat // args.rounds))
+                    samples[i] += taken
+            table[name] = [(statistics.median(s) * 1000, n) for s, n in zip(samples, got, strict=True)]
+            for conn, path in zip(conns, paths, strict=True):
                 conn.close()
                 path.unlink()
-                print(f"{name:40s} {depth:>9,} queued: {table[name][-1][0]:.3f} ms", file=sys.stderr)
+            for depth, (ms, _n) in zip(depths, table[name], strict=True):
+                print(f"{name:40s} {depth:>9,} queued: {ms:.3f} ms", file=sys.stderr)
     head = " | ".join(f"{d:,} queued" for d in depths)
     lines = [
         "# Claim cost against queue depth",
@@ -100,7 +108,8 @@ def main() -> None:
         f"Run: {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} on {platform.machine()}, Python "
         f"{platform.python_version()}, SQLite {sqlite3.sqlite_version}; `make bench` (bench/claim_depth.py).",
         f"Median time of one claim of up to 16 runs (the store's claim operation, {args.repeat} repetitions, each",
-        "rolled back so every repetition sees the same depth). 10% more ended runs of another task in the table.",
+        "rolled back so every repetition sees the same depth; the depths take turns, a tenth of the repetitions a",
+        "round). 10% more ended runs of another task in the table.",
         "",
         f"| scenario | {head} | growth ({depths[-1]:,} / {depths[0]:,}) |",
         "|---|" + "---|" * len(depths) + "---|",
