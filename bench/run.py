@@ -8,11 +8,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
 import socket
 import sqlite3
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -103,6 +105,18 @@ def load(port: int, make: Callable[[int], bytes], total: int, connections: int) 
     return asyncio.run(run_load("127.0.0.1", port, make, connections=connections, total=total))
 
 
+def merged(results: list[LoadResult]) -> LoadResult:
+    """The rounds of one target as one result: the median round's rate, every request's latency."""
+    rate = statistics.median(r.rps for r in results)
+    total = LoadResult(requests=sum(r.requests for r in results), errors=sum(r.errors for r in results))
+    total.seconds = total.requests / rate if rate else 0.0
+    total.latencies_ms = [ms for r in results for ms in r.latencies_ms]
+    for r in results:
+        for status, count in r.statuses.items():
+            total.statuses[status] = total.statuses.get(status, 0) + count
+    return total
+
+
 def runwisp_request(port: int) -> Callable[[int], bytes]:
     req = build_request("127.0.0.1", port, "POST", "/api/tasks/noop/run", b"", {"Authorization": f"Bearer {API_KEY}"})
     return lambda _i: req
@@ -177,23 +191,34 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=20000)
     parser.add_argument("--connections", type=int, default=64)
     parser.add_argument("--runs", type=int, default=5000)
+    parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     n, c = args.requests, args.connections
     out: dict[str, object] = {}
     with tempfile.TemporaryDirectory() as tmpdir:
         tmp = Path(tmpdir)
-        with noop_server() as port:
-            load(port, lambda _i: build_request("127.0.0.1", port, "POST", "/", b"", {}), 2000, c)  # warm-up
-            noop = load(port, lambda _i: build_request("127.0.0.1", port, "POST", "/", b"", {}), n, c)
-        with noop_server("noop_asgi:starlette_app") as port:
-            req = build_request("127.0.0.1", port, "POST", "/api/tasks/noop/run", b"", {})
-            load(port, lambda _i: req, 2000, c)
-            framework = load(port, lambda _i: req, n, c)
-        with runyard_server(tmp, worker=False) as (port, _pid, db):
-            load(port, runwisp_request(port), 2000, c)
-            runwisp = load(port, runwisp_request(port), n, c)
-            native = load(port, native_request(port, "noop"), n, c)
-            sdk = load(port, sdk_request(port), n, c)
+        with contextlib.ExitStack() as servers:
+            noop_port = servers.enter_context(noop_server())
+            framework_port = servers.enter_context(noop_server("noop_asgi:starlette_app"))
+            port, _pid, db = servers.enter_context(runyard_server(tmp, worker=False))
+            noop_req = build_request("127.0.0.1", noop_port, "POST", "/", b"", {})
+            framework_req = build_request("127.0.0.1", framework_port, "POST", "/api/tasks/noop/run", b"", {})
+            targets: dict[str, tuple[int, Callable[[int], bytes]]] = {
+                "noop": (noop_port, lambda _i: noop_req),
+                "starlette": (framework_port, lambda _i: framework_req),
+                "runwisp": (port, runwisp_request(port)),
+                "native": (port, native_request(port, "noop")),
+                "sdk": (port, sdk_request(port)),
+            }
+            for target_port, make in targets.values():
+                load(target_port, make, 2000, c)  # warm-up
+            # The targets take turns, a slice of the requests each round, so that every ratio compares
+            # figures taken at the same moments of a machine whose speed drifts.
+            rounds: dict[str, list[LoadResult]] = {name: [] for name in targets}
+            for _ in range(args.rounds):
+                for name, (target_port, make) in targets.items():
+                    rounds[name].append(load(target_port, make, n // args.rounds, c))
+            noop, framework, runwisp, native, sdk = (merged(rounds[name]) for name in targets)
             stored = db_rows(db, "SELECT COUNT(*) FROM runs")[0][0]
         with runyard_server(tmp, worker=True) as (port, pid, db):
             time.sleep(2.0)
@@ -246,7 +271,7 @@ def main() -> None:
         "sdk_rps": sdk.rps,
         "errors": runwisp.errors + native.errors + sdk.errors,
         "stored": stored,
-        "acknowledged": runwisp.requests + native.requests + sdk.requests + 2000,
+        "acknowledged": runwisp.requests + native.requests + sdk.requests + 3 * 2000,
         "idle_rss_mb": idle_rss,
         "lat_p50": pct(lat, 50),
         "lat_p99": pct(lat, 99),
@@ -265,6 +290,7 @@ def main() -> None:
         "n": n,
         "c": c,
         "runs": args.runs,
+        "rounds": args.rounds,
     }
     write_reports(out)
 
@@ -289,6 +315,8 @@ def write_reports(r: dict[str, object]) -> None:
 
 Run: {when} on {machine}; `make bench` (bench/run.py). One run; every peer measured side by side with the same
 load generator ({r["c"]} keep-alive connections, {r["n"]:,} requests per target), which shares the cores with the server.
+The servers run together and the targets take turns ({r["rounds"]} rounds of {r["n"] // r["rounds"]:,} requests each);
+a rate is the median round's.
 
 | measure | result | target |
 |---|---|---|
