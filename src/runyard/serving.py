@@ -184,11 +184,12 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         content = [STATUS_LINE[status]]
         for name, value in cycle.default_headers:
             content += (name, b": ", value, b"\r\n")
+        says_close = False
         for name, value in response.raw_headers:
             content += (name, b": ", value, b"\r\n")
             if name == b"connection" and b"close" in value.lower():
-                cycle.keep_alive = False
-        if not cycle.keep_alive:
+                cycle.keep_alive, says_close = False, True
+        if not cycle.keep_alive and not says_close:
             content.append(b"connection: close\r\n")
         content += (b"\r\n", bytes(response.body))
         cycle.response_started = cycle.response_complete = True
