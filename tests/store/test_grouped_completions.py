@@ -15,7 +15,7 @@ from runyard.store.sqlite import SqliteStore
 from tests.store.conftest import params
 
 
-async def _scenario(store: SqliteStore, together: bool) -> tuple[list[Any], list[tuple[str, str, int | None]]]:
+async def _scenario(store: SqliteStore, together: bool) -> tuple[list[Any], list[tuple[Any, ...]]]:
     for _ in range(6):
         await store.enqueue(params("t"))
     claimed = await store.claim_batch(ClaimParams(worker_id="w", limit=6, lease_s=60))
@@ -42,7 +42,9 @@ async def _scenario(store: SqliteStore, together: bool) -> tuple[list[Any], list
     for c in claimed:
         run = await store.get_run(c.run.id)
         assert run is not None
+        (attempt_row,) = await store.list_attempts(c.run.id)
         state.append((run.status.value, (run.output or b"").decode(), run.exit_code))
+        state.append((attempt_row.status.value, attempt_row.exit_code))
     return results, state
 
 
@@ -77,8 +79,12 @@ async def test_completions_of_one_turn_answer_as_one_by_one(tmp_path: Path) -> N
         ("completed", b"4", "text/plain", 7),
     ]
     assert state == [
-        ("completed", '"early"', 0), ("completed", '{"n": 1}', 0), ("completed", "", None), ("canceled", "", -1),
-        ("completed", "4", 7), ("executing", "", None),
+        ("completed", '"early"', 0), ("completed", 0),
+        ("completed", '{"n": 1}', 0), ("completed", 0),  # the first of its two completions, in the run and attempt
+        ("completed", "", None), ("completed", None),
+        ("canceled", "", -1), ("canceled", None),
+        ("completed", "4", 7), ("completed", 7),
+        ("executing", "", None), ("running", None),
     ]  # fmt: skip
 
 

@@ -29,21 +29,20 @@ class CompleteAttempt(Grouped):
     def run_group(cls, conn: sqlite3.Connection, ops: list[Any]) -> list[tuple[bool, Any]]:
         now = now_us()
         done: list[CompleteParams] = [op.params for op in ops]
-        ended = all_for_rows(conn, "complete_attempts", [(p.attempt_id, p.exit_code, now) for p in done])
-        run_of = {row["id"]: row["run_id"] for row in ended}
-        owner: dict[str, int] = {}  # an attempt named twice ends once: its first completion gets the run
+        first: dict[str, int] = {}  # an attempt named twice ends once: by its first completion, which gets the run
         for i, p in enumerate(done):
-            if p.attempt_id in run_of:
-                owner.setdefault(p.attempt_id, i)
+            first.setdefault(p.attempt_id, i)
+        mine = [done[i] for i in first.values()]
+        ended = all_for_rows(conn, "complete_attempts", [(p.attempt_id, p.exit_code, now) for p in mine])
+        run_of = {row["id"]: row["run_id"] for row in ended}
         args = [
             (run_of[p.attempt_id], p.attempt_id, p.output, p.output_type, p.exit_code, now)
-            for i, p in enumerate(done)
-            if owner.get(p.attempt_id) == i
+            for p in mine
+            if p.attempt_id in run_of
         ]
         completed: dict[str, Run] = {}
         if args:
             for row in all_for_rows(conn, "complete_runs", args):
                 run = rows.run_from_row(row)
                 completed[str(run.current_attempt_id)] = run
-        mine = [owner.get(p.attempt_id) == i for i, p in enumerate(done)]
-        return [(True, completed.get(p.attempt_id) if own else None) for p, own in zip(done, mine, strict=True)]
+        return [(True, completed.get(p.attempt_id) if first[p.attempt_id] == i else None) for i, p in enumerate(done)]
