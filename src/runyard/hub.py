@@ -177,14 +177,18 @@ class Hub:
                 assert isinstance(claimed, Claimed)
                 conn.attempts[claimed.attempt.id] = claimed.run.task
                 self.events.publish("started", claimed.run)
-        elif op in ("complete_attempt", "fail_attempt"):
+        elif op == "complete_attempts":
+            for ref, done in zip(decode(raw, list[_AttemptRef]), result, strict=True):
+                conn.attempts.pop(ref.attempt_id, None)
+                if done is not None:
+                    assert isinstance(done, Run)
+                    self.events.publish(outcome_event(done), done)
+        elif op == "fail_attempt":
             conn.attempts.pop(decode(raw, _AttemptRef).attempt_id, None)
             if result is not None:
                 assert isinstance(result, Run)
-                events = [(outcome_event(result), result)]
-                if op == "fail_attempt":  # and `created` for a run that retries it as a new run
-                    events = await outcome_events(self.store, decode(raw, FailParams), result)
-                for kind, changed in events:
+                # the run's own event, and `created` for a run that retries it as a new run
+                for kind, changed in await outcome_events(self.store, decode(raw, FailParams), result):
                     self.events.publish(kind, changed)
         elif op == "heartbeat":
             for attempt_id in result:

@@ -9,6 +9,7 @@ the real store directly; this seam is where that plugs in.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
@@ -143,6 +144,8 @@ class RemoteStore:
 
     def __init__(self, channel: Channel) -> None:
         self.channel = channel
+        self._completions: list[tuple[CompleteParams, asyncio.Future[Run | None]]] = []
+        self._sending: set[asyncio.Task[None]] = set()
 
     async def claim_batch(self, params: ClaimParams) -> list[Claimed]:
         if params.limit <= 0:
@@ -156,7 +159,36 @@ class RemoteStore:
         return decode(raw, list[str])
 
     async def complete_attempt(self, params: CompleteParams) -> Run | None:
-        return decode(await self.channel.call("complete_attempt", params), Run | None)  # type: ignore[arg-type]
+        """Completions of one loop turn travel as one call (`complete_attempts`), answered with a run (or None)
+        for each: a no-op task's completions cost the server one call and one reply per turn, not one per run."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[Run | None] = loop.create_future()
+        if not self._completions:
+            loop.call_soon(self._send_completions)
+        self._completions.append((params, done))
+        return await done
+
+    def _send_completions(self) -> None:
+        batch, self._completions = self._completions, []
+        task = asyncio.ensure_future(self._complete_all(batch))
+        self._sending.add(task)
+        task.add_done_callback(self._sending.discard)
+
+    async def _complete_all(self, batch: list[tuple[CompleteParams, asyncio.Future[Run | None]]]) -> None:
+        try:
+            raw = await self.channel.call("complete_attempts", [params for params, _ in batch])
+            runs = decode(raw, list[Run | None])
+        except Exception as exc:  # each caller's own retry (Worker._persist) sends its completion again
+            results: list[tuple[bool, Any]] = [(False, exc)] * len(batch)
+        else:
+            results = [(True, run) for run in runs]
+        for (_params, done), (ok, value) in zip(batch, results, strict=True):
+            if done.done():
+                continue
+            if ok:
+                done.set_result(value)
+            else:
+                done.set_exception(value)
 
     async def fail_attempt(self, params: FailParams) -> Run | None:
         return decode(await self.channel.call("fail_attempt", params), Run | None)  # type: ignore[arg-type]
@@ -198,7 +230,7 @@ async def _heartbeat(store: WorkerStore, raw: msgspec.Raw) -> Any:
 
 
 async def _complete(store: WorkerStore, raw: msgspec.Raw) -> Any:
-    return await store.complete_attempt(decode(raw, CompleteParams))
+    return list(await asyncio.gather(*(store.complete_attempt(p) for p in decode(raw, list[CompleteParams]))))
 
 
 async def _fail(store: WorkerStore, raw: msgspec.Raw) -> Any:
@@ -236,7 +268,7 @@ async def _spans(store: WorkerStore, raw: msgspec.Raw) -> Any:
 WORKER_OPS: dict[str, Op] = {
     "claim_batch": _claim,
     "heartbeat": _heartbeat,
-    "complete_attempt": _complete,
+    "complete_attempts": _complete,
     "fail_attempt": _fail,
     "append_logs": _logs,
     "release_attempt": _release,
