@@ -132,15 +132,22 @@ class HotRoutes:
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "http":
-            path = get_route_path(scope)
-            for route in self.routes:
-                params = route.match(scope["method"], path)
-                if params is not None:
-                    scope["path_params"] = params
-                    response = await route.handler(Request(scope, receive))
-                    await response(scope, receive, send)
-                    return
+            found = first_match(self.routes, scope["method"], get_route_path(scope))
+            if found is not None:
+                route, scope["path_params"] = found
+                response = await route.handler(Request(scope, receive))
+                await response(scope, receive, send)
+                return
         await self.app(scope, receive, send)
+
+
+def first_match(routes: list[HotRoute], method: str, path: str) -> tuple[HotRoute, dict[str, str]] | None:
+    """The first hot route that takes this method and path, with its path parameters."""
+    for route in routes:
+        params = route.match(method, path)
+        if params is not None:
+            return route, params
+    return None
 
 
 class DirectRoutes:
@@ -171,12 +178,8 @@ class DirectRoutes:
 
     def take(self, scope: Scope) -> tuple[HotRoute, dict[str, str]] | None:
         """The route and path parameters of a request this serves, or None for the ASGI application."""
-        path = scope["path"]
-        for route in self.routes:
-            params = route.match(scope["method"], path)
-            if params is not None:
-                break
-        else:
+        found = first_match(self.routes, scope["method"], scope["path"])
+        if found is None:
             return None
         length = None
         for name, value in scope["headers"]:
@@ -188,7 +191,7 @@ class DirectRoutes:
                 return None
         if length is None or scope.get("root_path") or not self.admits(scope["headers"]):
             return None
-        return route, params
+        return found
 
     async def serve(self, scope: Scope, body: bytes, route: HotRoute, params: dict[str, str]) -> Response:
         self.served += 1
