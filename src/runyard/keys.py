@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import logging
 import os
 import secrets
 from pathlib import Path
@@ -12,6 +13,7 @@ from runyard.ids import new_ulid, now_us
 from runyard.models import ApiKey
 from runyard.store.base import Store
 
+log = logging.getLogger("runyard.keys")
 PREFIX = "ry_"
 
 
@@ -32,9 +34,14 @@ async def create_key(store: Store, name: str, raw: str | None = None) -> tuple[A
 
 
 async def ensure_key(store: Store, raw: str, name: str) -> None:
-    """Make sure `raw` is an active key (RUNYARD_API_KEY seeds a known key for deployments and tests)."""
-    if await store.find_api_key(hash_key(raw)) is None:
-        await create_key(store, name, raw)
+    """Make sure `raw` is a key (RUNYARD_API_KEY seeds a known key for deployments and tests). Servers starting
+    at once on one database store it once. A key revoked since stays revoked: the server starts and says so."""
+    key_hash = hash_key(raw)
+    if await store.find_api_key(key_hash) is not None:
+        return
+    key = ApiKey(id=new_ulid(), name=name, prefix=raw[:7], created_at=now_us())
+    if not await store.create_api_key(key, key_hash) and await store.find_api_key(key_hash) is None:
+        log.warning("the %s key (%s...) was revoked and stays revoked: requests with it are refused", name, key.prefix)
 
 
 async def ensure_admin_key(store: Store, data_dir: Path) -> str | None:

@@ -550,7 +550,7 @@ async def test_concurrent_tag_additions_are_all_kept(store: Store) -> None:
 
 async def test_api_keys_are_found_by_hash_until_revoked(store: Store) -> None:
     key = ApiKey(id="K1", name="ci", prefix="ry_abcd", created_at=now_us())
-    await store.create_api_key(key, "h1")
+    assert await store.create_api_key(key, "h1")
     found = await store.find_api_key("h1")
     assert found is not None and found.name == "ci"
     assert await store.find_api_key("h2") is None
@@ -559,6 +559,18 @@ async def test_api_keys_are_found_by_hash_until_revoked(store: Store) -> None:
     assert await store.find_api_key("h1") is None
     [listed] = await store.list_api_keys()
     assert listed.revoked_at is not None
+
+
+async def test_a_key_hash_is_stored_once(store: Store) -> None:
+    first = ApiKey(id="K1", name="seed", prefix="ry_abcd", created_at=now_us())
+    again = ApiKey(id="K2", name="seed", prefix="ry_abcd", created_at=now_us())
+    results = await asyncio.gather(store.create_api_key(first, "h1"), store.create_api_key(again, "h1"))
+    assert sorted(results) == [False, True]
+    assert [k.name for k in await store.list_api_keys()] == ["seed"]
+    [kept] = await store.list_api_keys()
+    assert await store.revoke_api_key(kept.id)
+    assert not await store.create_api_key(ApiKey(id="K3", name="seed", prefix="ry_abcd", created_at=now_us()), "h1")
+    assert await store.find_api_key("h1") is None, "a revoked key stays revoked"
 
 
 async def test_queues_are_listed(store: Store) -> None:

@@ -394,7 +394,8 @@ class Store(EvalStore, abc.ABC):
         """The secret stored under `name`; the first caller's `candidate` becomes it (one transaction)."""
 
     @abc.abstractmethod
-    async def create_api_key(self, key: ApiKey, key_hash: str) -> None: ...
+    async def create_api_key(self, key: ApiKey, key_hash: str) -> bool:
+        """Store a key; False (and nothing stored) when a key with this hash exists, revoked or not."""
 
     @abc.abstractmethod
     async def find_api_key(self, key_hash: str) -> ApiKey | None:

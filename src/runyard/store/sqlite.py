@@ -562,7 +562,7 @@ class SqliteStore(SqliteSchedules, SqliteEvals, Store):
         return secret
 
     # -- api keys -------------------------------------------------------------------------------------
-    async def create_api_key(self, key: ApiKey, key_hash: str) -> None:
+    async def create_api_key(self, key: ApiKey, key_hash: str) -> bool:
         args = {
             "id": key.id,
             "name": key.name,
@@ -570,7 +570,8 @@ class SqliteStore(SqliteSchedules, SqliteEvals, Store):
             "key_hash": key_hash,
             "created_at": key.created_at,
         }
-        await self._write(lambda c: _exec(c, "insert_api_key", args))
+        stored: int = await self._write(lambda c: _exec(c, "insert_api_key", args))
+        return stored == 1
 
     async def find_api_key(self, key_hash: str) -> ApiKey | None:
         row = await self._read(lambda c: _one(c, "api_key_by_hash", {"key_hash": key_hash}))

@@ -343,7 +343,8 @@ SELECT group_concat(id) AS ids FROM (SELECT id FROM runs WHERE batch_id = :batch
 UPDATE batches SET status = :status, errors = :errors, sealed = :sealed, updated_at = :now WHERE id = :id;
 
 -- name: insert_api_key
-INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (:id, :name, :prefix, :key_hash, :created_at);
+INSERT INTO api_keys (id, name, prefix, key_hash, created_at) VALUES (:id, :name, :prefix, :key_hash, :created_at)
+ON CONFLICT (key_hash) DO NOTHING;
 
 -- name: api_key_by_hash
 SELECT * FROM api_keys WHERE key_hash = :key_hash AND revoked_at IS NULL;
