@@ -119,6 +119,8 @@ def wait_healthy(url: str, proc: subprocess.Popen[bytes] | None = None, timeout:
                 return
         except httpx.HTTPError:
             pass
-        assert proc is None or proc.poll() is None, "the server exited during start-up"
+        if proc is not None and proc.poll() is not None:
+            said = proc.stderr.read().decode(errors="replace")[-4000:] if proc.stderr else "(stderr not captured)"
+            raise AssertionError(f"the server exited during start-up (exit code {proc.returncode}):\n{said}")
         assert time.monotonic() < deadline, f"{url} did not start"
         time.sleep(0.05)
