@@ -417,7 +417,12 @@ def write(results: dict[str, Result], settings: dict[str, str], jobs: int, reps:
         ratios.append(f"- runyard / {peer}: " + ", ".join(parts))
     wins = [
         f"{peer} ({key})" for peer in peers for key in ("backlog", "drain", "producer") if med[peer][key] > ours[key]
-    ] + [f"{peer} (enqueue -> start p50)" for peer in peers if results[peer].p50 < results["runyard"].p50]
+    ] + [
+        f"{peer} (enqueue -> start {name})"
+        for peer in peers
+        for name in ("p50", "p99")
+        if getattr(results[peer], name) < getattr(results["runyard"], name)
+    ]
     when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
     text = f"""# runyard and its peers, side by side
 
