@@ -16,6 +16,7 @@ from typing import Any, Protocol
 import msgspec
 
 from runyard.evals.spec import ItemResult, Span
+from runyard.futures import settle
 from runyard.ipc import Channel, decode
 from runyard.models import Claimed, Run, RunStatus, TaskDef
 from runyard.settings import Settings
@@ -182,13 +183,7 @@ class RemoteStore:
             results: list[tuple[bool, Any]] = [(False, exc)] * len(batch)
         else:
             results = [(True, run) for run in runs]
-        for (_params, done), (ok, value) in zip(batch, results, strict=True):
-            if done.done():
-                continue
-            if ok:
-                done.set_result(value)
-            else:
-                done.set_exception(value)
+        settle((done, ok, value) for (_params, done), (ok, value) in zip(batch, results, strict=True))
 
     async def fail_attempt(self, params: FailParams) -> Run | None:
         return decode(await self.channel.call("fail_attempt", params), Run | None)  # type: ignore[arg-type]

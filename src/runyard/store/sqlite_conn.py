@@ -29,6 +29,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
 
+from runyard.futures import settle
 from runyard.store.sqlite_sql import insert_many
 
 log = logging.getLogger("runyard.store")
@@ -54,16 +55,6 @@ def connect(path: Path, *, readonly: bool = False) -> sqlite3.Connection:
         conn.execute("PRAGMA query_only = ON")
         conn.execute("PRAGMA cache_size = -1024")  # 1 MiB each: reads are point lookups and short pages
     return conn
-
-
-def _resolve(items: list[tuple[asyncio.Future[Any], bool, Any]]) -> None:
-    for fut, ok, value in items:
-        if fut.done():
-            continue
-        if ok:
-            fut.set_result(value)
-        else:
-            fut.set_exception(value)
 
 
 class Grouped:
@@ -211,9 +202,9 @@ class Writer:
                     self._pending[loop] = jobs + batch + self._pending.get(loop, [])
                     loop.call_later(min(0.05, 0.001 + waited / 2), self._flush, loop, since)
                     return
-                _resolve([(fut, False, locked.error) for _op, fut in jobs])
+                settle([(fut, False, locked.error) for _op, fut in jobs])
             except Exception as exc:  # the database cannot be written at all (closed, disk error): say so
-                _resolve([(fut, False, exc) for _op, fut in jobs])
+                settle([(fut, False, exc) for _op, fut in jobs])
 
     def _commit(self, batch: list[_Job]) -> None:
         """Run the batch in one transaction. If any operation raises, the transaction is rolled back and
@@ -231,7 +222,7 @@ class Writer:
                     alone = self._transaction(conn, [_alone(op)], alone=True)
                     assert alone is not None  # a lone operation's failure is returned as its result
                     results.append(alone[0])
-        _resolve([(fut, ok, value) for (_op, fut), (ok, value) in zip(batch, results, strict=True)])
+        settle([(fut, ok, value) for (_op, fut), (ok, value) in zip(batch, results, strict=True)])
 
     def _transaction(
         self, conn: sqlite3.Connection, ops: list[WriteOp], *, alone: bool
