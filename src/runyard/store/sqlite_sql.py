@@ -6,12 +6,13 @@ from __future__ import annotations
 import functools
 import re
 import sqlite3
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, TypeVar
 
 from runyard.store.sqlfile import load_queries
 
 Q = load_queries("sqlite")
+R = TypeVar("R")
 
 
 def one(conn: sqlite3.Connection, name: str, params: dict[str, Any] | None = None) -> sqlite3.Row | None:
@@ -36,14 +37,19 @@ def insert_many(conn: sqlite3.Connection, name: str, rows: Sequence[dict[str, An
     if not rows:
         return 0
     names = value_names(name)
-    per = max(1, min(500, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // len(names)))
     inserted = 0
-    for start in range(0, len(rows), per):
-        part = rows[start : start + per]
+    for part in _parts(conn, rows, len(names)):
         sql = _multi_row(name, len(part))
         values = [v for row in part for v in (row if isinstance(row, tuple) else [row[n] for n in names])]
         inserted += conn.execute(sql, values).rowcount
     return inserted
+
+
+def _parts(conn: sqlite3.Connection, rows: Sequence[R], width: int) -> Iterator[Sequence[R]]:
+    """`rows` in slices of at most 500 whose `width` parameters each fit the connection's variable limit."""
+    per = max(1, min(500, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
+    for start in range(0, len(rows), per):
+        yield rows[start : start + per]
 
 
 @functools.cache
@@ -65,11 +71,8 @@ def _multi_row(name: str, count: int) -> str:
 def all_for_rows(conn: sqlite3.Connection, name: str, rows: list[tuple[Any, ...]]) -> list[sqlite3.Row]:
     """Run the named statement whose one `VALUES (?, ...)` stands for a list of rows, for all `rows` (as few
     statements as the variable limit allows), and return the rows all of them return."""
-    width = _row_width(name)
-    per = max(1, min(500, conn.getlimit(sqlite3.SQLITE_LIMIT_VARIABLE_NUMBER) // width))
     found: list[sqlite3.Row] = []
-    for start in range(0, len(rows), per):
-        part = rows[start : start + per]
+    for part in _parts(conn, rows, _row_width(name)):
         found += conn.execute(_values_list(name, len(part)), [v for row in part for v in row]).fetchall()
     return found
 
