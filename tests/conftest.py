@@ -56,6 +56,13 @@ class LiveServer:
                 assert time.monotonic() < deadline, f"run {run_id} stuck: {run.get('status')}"
                 time.sleep(0.03)
 
+    def wait_for_workers(self, count: int, timeout: float = 20) -> None:
+        """Wait until `count` worker processes have said hello to the server's hub."""
+        deadline = time.monotonic() + timeout
+        while len(self.runtime.hub.connections) < count:
+            assert time.monotonic() < deadline, "the worker processes did not connect"
+            time.sleep(0.02)
+
     def stop(self) -> None:
         self._server.should_exit = True
         self._thread.join(timeout=20)

@@ -36,10 +36,7 @@ def when(stamp: object) -> datetime:
 
 def start(live_server: Callable[..., LiveServer], tmp_path: Path, processes: int, **settings: object) -> LiveServer:
     srv = live_server(TASKS.format(pgid_file=tmp_path / "pgid"), processes=processes, **settings)
-    deadline = time.monotonic() + 20
-    while len(srv.runtime.hub.connections) < processes:  # the worker processes said hello
-        assert time.monotonic() < deadline, "the worker processes did not connect"
-        time.sleep(0.02)
+    srv.wait_for_workers(processes)
     return srv
 
 

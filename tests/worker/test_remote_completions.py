@@ -84,10 +84,7 @@ def test_worker_processes_complete_runs_in_batches_and_every_run_is_announced(
     live_server: Callable[..., LiveServer],
 ) -> None:
     srv = live_server(TASKS, processes=2)
-    deadline = time.monotonic() + 20
-    while len(srv.runtime.hub.connections) < 2:
-        assert time.monotonic() < deadline, "the worker processes did not connect"
-        time.sleep(0.02)
+    srv.wait_for_workers(2)
     completed: list[str] = []
     srv.runtime.events.subscribe(lambda kind, run: completed.append(run.id) if kind == "completed" else None)
     with srv.client() as c:
