@@ -153,8 +153,6 @@ CREATE UNIQUE INDEX runs_request_key ON runs (request_key) WHERE request_key IS 
 
 CREATE INDEX runs_status ON runs (status, id);
 
-CREATE INDEX runs_task ON runs (task, id);
-
 CREATE INDEX schedules_due ON schedules (next_run_at) WHERE active = 1;
 -- Evaluations: datasets whose every change is a new version, and the item results and counts of
 -- evaluation runs.
