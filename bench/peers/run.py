@@ -386,14 +386,20 @@ def main() -> None:
         systems = [Huey(), Dramatiq(), Procrastinate(), PgQueuerPeer(), Runyard(Path(tmpdir))]
         for system in systems:
             settings[system.name] = system.settings
-            result = results[system.name] = Result()
-            for rep in range(args.reps):
+            results[system.name] = Result()
+        # The systems take turns, one repetition each per round, so that each one's median comes from the same
+        # stretches of a machine whose speed drifts (by 2x within minutes on a shared virtual machine).
+        for rep in range(args.reps):
+            for system in systems:
+                result = results[system.name]
                 backlog, drain, producer = system.measure(args.jobs)
                 result.backlog.append(backlog)
                 result.drain.append(drain)
                 result.producer.append(producer)
                 print(f"{system.name} #{rep + 1}: backlog {backlog:,.0f}/s, drain {drain:,.0f}/s, "
                       f"producer {producer:,.0f}/s", flush=True)  # fmt: skip
+        for system in systems:
+            result = results[system.name]
             result.p50, result.p99 = system.latency(300)
             print(f"{system.name}: enqueue->start p50 {result.p50:.2f} ms, p99 {result.p99:.2f} ms", flush=True)
     write(results, settings, args.jobs, args.reps)
@@ -415,6 +421,11 @@ def write(results: dict[str, Result], settings: dict[str, str], jobs: int, reps:
     for peer in peers:
         parts = [f"{key} {ours[key] / med[peer][key]:.2f}x" for key in ("backlog", "drain", "producer")]
         ratios.append(f"- runyard / {peer}: " + ", ".join(parts))
+    ours_raw, huey = results["runyard"], results["Huey"]
+    rounds = "; ".join(
+        f"{key} " + " / ".join(f"{a / b:.2f}x" for a, b in zip(getattr(ours_raw, key), getattr(huey, key), strict=True))
+        for key in ("backlog", "drain", "producer")
+    )
     wins = [
         f"{peer} ({key})" for peer in peers for key in ("backlog", "drain", "producer") if med[peer][key] > ours[key]
     ] + [
@@ -428,8 +439,9 @@ def write(results: dict[str, Result], settings: dict[str, str], jobs: int, reps:
 
 Run: {when} on {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; `make bench-peers`
 (bench/peers/run.py). Redis at 127.0.0.1:6379, PostgreSQL at 127.0.0.1:5432. {jobs:,} no-op jobs per scenario,
-median of {reps}; {PROCESSES} worker processes for every system; every job counted (each peer's job increments its
-id in a Redis hash; runyard's are its completed runs and their attempts) and checked to have run exactly once.
+median of {reps} rounds (in each, every system in turn); {PROCESSES} worker processes for every system; every job
+counted (each peer's job increments its id in a Redis hash; runyard's are its completed runs and their attempts)
+and checked to have run exactly once.
 The producer and the workers share the cores.
 
 {header}
@@ -437,6 +449,8 @@ The producer and the workers share the cores.
 
 Ratios (runyard / peer, higher is better for runyard):
 {chr(10).join(ratios)}
+
+Round by round (each round measures every system in turn), runyard / Huey: {rounds}.
 
 Where a peer wins: {", ".join(wins) if wins else "nowhere in these scenarios"}.
 
@@ -454,7 +468,8 @@ flight (each one its own durable HTTP request).
     out = ROOT / "bench" / "results"
     (out / "peers.md").write_text(text)
     latency = {n: [r.p50, r.p99] for n, r in results.items()}
-    (out / "peers.json").write_text(json.dumps({"median": med, "latency": latency}, indent=2))
+    rounds_raw = {n: {k: getattr(r, k) for k in ("backlog", "drain", "producer")} for n, r in results.items()}
+    (out / "peers.json").write_text(json.dumps({"median": med, "rounds": rounds_raw, "latency": latency}, indent=2))
     chart(med, out / "peers.png")
     print(text)
 
